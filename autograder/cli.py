@@ -1,0 +1,122 @@
+"""The ``rnn-course`` command (also ``python -m autograder``).
+
+Start-up imports nothing heavy: TensorFlow, nbgrader and pandas are imported by
+the subcommand that needs them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.data_dir:
+        os.environ["RNN_COURSE_DATA"] = str(Path(args.data_dir).resolve())
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-course",
+        description="Autograded RNN assignments: data, releases, grading.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="local data mirror (takes priority over $RNN_COURSE_DATA and the download cache)",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    data = commands.add_parser("data", help="check or fetch the course data sets")
+    data_commands = data.add_subparsers(title="data commands", metavar="ACTION", required=True)
+    verify = data_commands.add_parser("verify", help="check every data set's file and checksum")
+    verify.set_defaults(handler=data_verify)
+    fetch = data_commands.add_parser(
+        "fetch", help="download missing data sets (or copy them from --data-dir) into a folder"
+    )
+    fetch.add_argument("--to", metavar="DIR", help="target folder (default: the download cache)")
+    fetch.set_defaults(handler=data_fetch)
+
+    release = commands.add_parser(
+        "release", help="generate student releases with nbgrader and check them for leaks"
+    )
+    release.add_argument("assignments", nargs="*", metavar="ID", help="default: all")
+    release.set_defaults(handler=release_assignments)
+
+    demo = commands.add_parser(
+        "demo", help="the main job on the embedded default: verify data, release everything"
+    )
+    demo.set_defaults(handler=run_demo)
+    return parser
+
+
+def data_verify(args) -> int:
+    from assignments import data
+
+    failures = 0
+    for name in data.DATASETS:
+        try:
+            path = data.locate(name, download=False)
+            print(f"ok       {name:12} {path}")
+        except data.DataError as err:
+            failures += 1
+            print(f"FAILED   {name:12} {err}")
+    print(f"{len(data.DATASETS) - failures} of {len(data.DATASETS)} data sets verified")
+    return 1 if failures else 0
+
+
+def data_fetch(args) -> int:
+    from assignments import data
+
+    target = Path(args.to) if args.to else data.cache_dir()
+    failures = 0
+    for name in data.DATASETS:
+        try:
+            print(f"ok       {name:12} {data.copy_to(name, target)}")
+        except data.DataError as err:
+            failures += 1
+            print(f"FAILED   {name:12} {err}")
+    return 1 if failures else 0
+
+
+def release_assignments(args) -> int:
+    from assignments import spec
+    from autograder import release
+
+    ids = args.assignments or spec.available()
+    failures = 0
+    for assignment_id in ids:
+        try:
+            result = release.generate(assignment_id)
+        except (release.ReleaseError, spec.SpecError) as err:
+            failures += 1
+            print(f"FAILED   {assignment_id}: {err}", file=sys.stderr)
+            continue
+        names = ", ".join(p.name for p in result.notebooks)
+        print(
+            f"released {assignment_id}: {result.folder} ({names}); "
+            "no solution or hidden test leaked"
+        )
+    if not ids:
+        print("no assignment has a spec yet; nothing to release")
+    return 1 if failures else 0
+
+
+def run_demo(args) -> int:
+    print("== data: checking the course data sets")
+    status = data_verify(args)
+    print("\n== release: generating the student notebooks")
+    status |= release_assignments(argparse.Namespace(assignments=[]))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
