@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -22,10 +24,18 @@ def configure(c: Config, root: Path) -> Config:
     return c
 
 
+def ensure_venv_on_path() -> None:
+    """Put this interpreter's ``bin`` first on PATH: nbgrader runs ``alembic`` from there."""
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def nbgrader_api(root: Path):
     """nbgrader's own API object for the course folder ``root``."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    ensure_venv_on_path()
     config = configure(Config(), Path(root).resolve())
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
