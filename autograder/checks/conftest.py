@@ -1,0 +1,191 @@
+"""Fixtures every hidden check may use; the judge passes ``--submission`` and ``--assignment``.
+
+The submission folder is what the run stage copied out of the sandbox:
+``artifacts/<path from the spec>``, ``probes/index.json`` with the probe files,
+and ``run.json``. Everything is read as data: Keras files with
+``safe_mode=True``, ``.npz`` with ``allow_pickle=False``, JSON.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assignments import spec as specs
+from autograder.judge import WORKER_CACHE
+
+
+def pytest_addoption(parser):
+    parser.addoption("--submission", required=True, help="run-stage output folder")
+    parser.addoption("--assignment", required=True, help="assignment id")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        points, cell = item.get_closest_marker("points"), item.get_closest_marker("grade_cell")
+        if points is None or cell is None:
+            raise pytest.UsageError(f"{item.nodeid}: a hidden check needs points and grade_cell")
+        doc = (getattr(item, "function", None).__doc__ or item.name).strip()
+        title = doc.splitlines()[0]
+        if hasattr(item, "callspec"):
+            title = f"{title} [{item.callspec.id}]"
+        item.user_properties += [
+            ("points", points.args[0]),
+            ("grade_cell", cell.args[0]),
+            ("title", title),
+        ]
+
+
+def pytest_sessionfinish(session):
+    """Free the submission's models before the worker judges the next one."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+
+
+@pytest.fixture(scope="session")
+def submission_dir(request) -> Path:
+    return Path(request.config.getoption("--submission"))
+
+
+@pytest.fixture(scope="session")
+def spec(request) -> specs.Spec:
+    return specs.load(request.config.getoption("--assignment"))
+
+
+@pytest.fixture(scope="session")
+def thresholds(spec) -> dict[str, float]:
+    return spec.thresholds
+
+
+@pytest.fixture(scope="session")
+def worker_cache() -> dict:
+    """A dict that lives as long as the grading worker: cache hidden data here."""
+    return WORKER_CACHE
+
+
+@pytest.fixture(scope="session")
+def run_result(submission_dir) -> dict:
+    path = submission_dir / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _why_missing(run_result: dict) -> str:
+    status = run_result.get("status")
+    if status in (None, "ok", "cell_errors", "not_executed"):
+        return "did the export cell run without errors?"
+    return f"the notebook run did not finish: {run_result.get('message', status)}"
+
+
+@pytest.fixture(scope="session")
+def artifact_path(submission_dir, spec, run_result):
+    """``artifact_path(name)``: the exported file, or the check fails saying why it is missing."""
+
+    def get(name: str) -> Path:
+        relative = spec.artifact_paths[name]
+        path = submission_dir / "artifacts" / relative
+        if not path.is_file():
+            pytest.fail(f"missing artifact {relative}: {_why_missing(run_result)}", pytrace=False)
+        return path
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def keras_artifact(artifact_path):
+    """``keras_artifact(name)``: the exported model, loaded with ``safe_mode=True``."""
+    loaded: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in loaded:
+            loaded[name] = _load_keras(artifact_path(name))
+        if isinstance(loaded[name], str):
+            pytest.fail(loaded[name], pytrace=False)
+        return loaded[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def json_artifact(artifact_path):
+    """``json_artifact(name)``: the exported JSON document."""
+
+    def get(name: str):
+        path = artifact_path(name)
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            pytest.fail(f"{path.name} is not valid JSON: {err}", pytrace=False)
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def npz_artifact(artifact_path):
+    """``npz_artifact(name)``: the arrays of an exported ``.npz`` (no pickles)."""
+
+    def get(name: str) -> dict[str, np.ndarray]:
+        return _load_npz(artifact_path(name))
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def probe(submission_dir, spec, run_result):
+    """``probe(name)``: what the graded function returned when the grader called it."""
+    index_path = submission_dir / "probes" / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    probes = {p.name: p for p in spec.probes}
+    loaded: dict[str, object] = {}
+
+    def get(name: str):
+        declared = probes[name]
+        call = f"{declared.function}({_kwargs_text(declared.kwargs)})"
+        entry = index.get(name)
+        if entry is None:
+            pytest.fail(f"{call} was not called: {_why_missing(run_result)}", pytrace=False)
+        if not entry.get("ok"):
+            pytest.fail(f"{call} raised {entry.get('error')}", pytrace=False)
+        if name not in loaded:
+            path = submission_dir / "probes" / str(entry.get("file"))
+            if declared.output == "keras":
+                loaded[name] = _load_keras(path)
+            elif declared.output == "npz":
+                loaded[name] = _load_npz(path)
+            else:
+                loaded[name] = json.loads(path.read_text("utf-8"))
+        if isinstance(loaded[name], str):
+            pytest.fail(f"{call}: {loaded[name]}", pytrace=False)
+        return loaded[name]
+
+    return get
+
+
+def _kwargs_text(kwargs: dict) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+
+
+def _load_keras(path: Path):
+    """The model at ``path``, or a message saying why it cannot be loaded safely."""
+    import keras
+
+    if not path.is_file():
+        return f"{path.name} is missing"
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # any failure to load is the student's file, reported as such
+        text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        return f"{path.name} could not be loaded with safe_mode=True: {type(err).__name__}: {text}"
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    except (ValueError, OSError) as err:
+        pytest.fail(f"{path.name} is not a valid .npz of plain arrays: {err}", pytrace=False)
