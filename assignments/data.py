@@ -288,6 +288,37 @@ def _read_imdb_archive(split: str, data_dir) -> list[tuple[str, str, int]]:
     return items
 
 
+def _extract_imdb_train(target: Path, data_dir) -> None:
+    """An extracted ``aclImdb/train`` folder (no test split) under ``target``."""
+    done = target / "aclImdb" / ".complete"
+    if done.exists():
+        return
+    pattern = _imdb_members("train")
+    with tarfile.open(locate("imdb", data_dir), "r:gz") as archive:
+        for member in archive:
+            if member.isfile() and pattern.search(member.name):
+                relative = member.name[member.name.index("aclImdb/") :]
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(archive.extractfile(member).read())
+    done.touch()
+
+
+def student_view(names, target: Path, data_dir: str | os.PathLike | None = None) -> Path:
+    """A folder with what students may see of the data sets ``names`` (for the sandbox).
+
+    IMDB is exposed as an extracted ``aclImdb/train`` folder only: the test split
+    is the grader's hidden data. Other data sets are copied whole.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if name == "imdb":
+            _extract_imdb_train(target, data_dir)
+        else:
+            copy_to(name, target, data_dir)
+    return target
+
+
 # --------------------------------------------------------------------------- text corpora
 
 _GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.M)

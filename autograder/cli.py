@@ -51,6 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("assignments", nargs="*", metavar="ID", help="default: all")
     release.set_defaults(handler=release_assignments)
 
+    grade = commands.add_parser(
+        "grade", help="grade every submission of an assignment (intake, sandbox, judge, record)"
+    )
+    grade.add_argument("assignment", metavar="ID")
+    grade.add_argument(
+        "submissions",
+        nargs="?",
+        metavar="SUBMISSIONS",
+        help="folder in nbgrader's layout <student>/<ID>/, or of <student>.zip "
+        "(default: submitted/)",
+    )
+    grade.add_argument("--out", metavar="DIR", help="where results go (default: the course folder)")
+    grade.add_argument("--jobs", type=int, default=1, help="parallel workers (default 1)")
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster at ADDRESS, or 'local' for a LocalCluster of --jobs workers",
+    )
+    grade.add_argument("--force", action="store_true", help="regrade what is already recorded")
+    grade.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="do not run notebooks; judge the shipped artifacts",
+    )
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.set_defaults(handler=grade_assignment)
+
     demo = commands.add_parser(
         "demo", help="the main job on the embedded default: verify data, release everything"
     )
@@ -108,6 +135,48 @@ def release_assignments(args) -> int:
     if not ids:
         print("no assignment has a spec yet; nothing to release")
     return 1 if failures else 0
+
+
+def grade_assignment(args) -> int:
+    from assignments import data, spec
+    from autograder import batch
+    from autograder.course import REPO_ROOT
+
+    assignment = spec.load(args.assignment)
+    submissions = Path(args.submissions or REPO_ROOT / "submitted")
+    out = Path(args.out or REPO_ROOT).resolve()
+    view = data.student_view(assignment.datasets, data.cache_dir() / "student-view" / assignment.id)
+    summary = batch.run_batch(
+        assignment.id,
+        submissions,
+        out,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        force=args.force,
+        execute=not args.no_execute,
+        data_dir=view,
+        progress=not args.no_progress,
+    )
+    print_grades(out, assignment.id)
+    print(
+        f"graded {len(summary.graded)}, rejected {len(summary.rejected)}, "
+        f"failed {len(summary.failed)}, skipped (already graded) {len(summary.skipped)} "
+        f"in {summary.seconds:.0f} s"
+    )
+    print(f"gradebook: {out / 'gradebook.db'}  grades: {out / 'grades.csv'}")
+    print(f"feedback:  {out / 'feedback'}/<student>/{assignment.id}/feedback.html")
+    return 1 if summary.failed else 0
+
+
+def print_grades(out: Path, assignment_id: str) -> None:
+    import pandas as pd
+
+    path = out / "grades.csv"
+    if not path.is_file():
+        return
+    grades = pd.read_csv(path)
+    grades = grades[grades["assignment"] == assignment_id]
+    print(grades[["student", "status", "total", "max"]].to_string(index=False))
 
 
 def run_demo(args) -> int:

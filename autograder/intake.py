@@ -98,7 +98,7 @@ def check_sizes(submission: Path, notebook: Path, spec: Spec) -> None:
             f"{notebook.name} is {size / MB:.1f} MB, over the limit of "
             f"{spec.limits.max_notebook_mb} MB: clear large outputs and resubmit"
         )
-    total = sum(p.stat().st_size for p in _submitted_files(submission))
+    total = sum(p.stat().st_size for p in submitted_files(submission))
     limit = spec.limits.max_artifacts_mb + spec.limits.max_notebook_mb
     if total > limit * MB:
         raise IntakeError(f"the submission is {total / MB:.1f} MB, over the limit of {limit} MB")
@@ -194,7 +194,7 @@ def _copy_cell(cell, cell_id):
     return copy
 
 
-def _submitted_files(submission: Path):
+def submitted_files(submission: Path):
     for path in sorted(submission.rglob("*")):
         relative = path.relative_to(submission)
         if any(part in SKIPPED_DIRS for part in relative.parts):
@@ -206,7 +206,7 @@ def _submitted_files(submission: Path):
 def copy_submission(submission: Path, scratch: Path, skip: Path) -> None:
     """Copy the submitted regular files (not symlinks, not the notebook) into ``scratch``."""
     scratch.mkdir(parents=True, exist_ok=True)
-    for path in _submitted_files(submission):
+    for path in submitted_files(submission):
         if path == skip:
             continue
         target = scratch / path.relative_to(submission)
