@@ -147,6 +147,7 @@ def grade_submission(task: dict) -> dict:
             execute=task["execute"],
         )
         run = result.to_json()
+        notes = notes + result.notes
     except IntakeError as err:
         run = {"status": "rejected", "message": f"The submission could not be graded: {err}"}
         record.atomic_write(judged / "run.json", json.dumps(run))

@@ -78,6 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(handler=grade_assignment)
 
+    calibrate = commands.add_parser(
+        "calibrate", help="train the reference solution over seeds and write the threshold table"
+    )
+    calibrate.add_argument("assignment", metavar="ID")
+    calibrate.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    calibrate.set_defaults(handler=calibrate_assignment)
+
+    bench = commands.add_parser(
+        "bench", help="time `grade` against `nbgrader autograde` on copies of one submission"
+    )
+    bench.add_argument("assignment", metavar="ID")
+    bench.add_argument("submission", metavar="FOLDER", help="one submission folder")
+    bench.add_argument("--copies", type=int, default=4, help="how many copies (default 4)")
+    bench.add_argument("--jobs", type=int, default=1, help="workers for `grade` (default 1)")
+    bench.set_defaults(handler=run_bench)
+
+    gradescope = commands.add_parser(
+        "gradescope", help="build a Gradescope autograder zip with otter that scores like `grade`"
+    )
+    gradescope.add_argument("assignment", metavar="ID")
+    gradescope.add_argument("--out", metavar="ZIP", help="default: <ID>-gradescope.zip")
+    gradescope.set_defaults(handler=build_gradescope)
+
     demo = commands.add_parser(
         "demo", help="the main job on the embedded default: verify data, release everything"
     )
@@ -177,6 +200,31 @@ def print_grades(out: Path, assignment_id: str) -> None:
     grades = pd.read_csv(path)
     grades = grades[grades["assignment"] == assignment_id]
     print(grades[["student", "status", "total", "max"]].to_string(index=False))
+
+
+def calibrate_assignment(args) -> int:
+    import importlib
+
+    solution = importlib.import_module(f"solutions.{args.assignment}")
+    table = solution.calibrate(seeds=tuple(range(args.seeds)))
+    print(table)
+    return 0
+
+
+def run_bench(args) -> int:
+    from autograder import bench
+
+    result = bench.run(args.assignment, Path(args.submission), args.copies, args.jobs)
+    print(result.report())
+    return 0
+
+
+def build_gradescope(args) -> int:
+    from autograder import gradescope
+
+    path = gradescope.build(args.assignment, Path(args.out or f"{args.assignment}-gradescope.zip"))
+    print(f"Gradescope autograder: {path} (upload it as the assignment's autograder zip)")
+    return 0
 
 
 def run_demo(args) -> int:

@@ -1,0 +1,370 @@
+"""Stage 2 of grading, "run": execute an untrusted notebook in the sandbox, collect data only.
+
+:func:`run_submission` runs the student's notebook (a copy in a scratch folder)
+with :mod:`autograder.sandbox_driver` inside the sandbox of
+:mod:`autograder.sandbox`, then the probe cells of :mod:`autograder.probes`,
+and copies out of the scratch folder, into ``out_dir``:
+
+- ``executed.ipynb``: the executed notebook, its outputs capped;
+- ``artifacts/<path>``: each declared artifact that is a regular file;
+- ``probes/<name>.<ext>`` and ``probes/index.json``: the probe results;
+- ``run.json`` (:meth:`RunResult.to_json`) and ``run.log`` (the sandbox's capped stdout/stderr).
+
+Everything in the scratch folder is untrusted: files are opened without
+following symlinks, sizes are capped, JSON is the only format parsed here, and
+nothing from the scratch folder is ever imported, executed or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import nbformat
+
+from assignments.spec import Limits, Probe
+from autograder import probes as probing
+from autograder import sandbox
+
+log = logging.getLogger(__name__)
+
+MB = 1 << 20
+GRACE_S = 60
+PROBE_TIMEOUT_CAP_S = 300
+GRADER_DIR = ".grader"
+RESERVED = (GRADER_DIR, probing.PROBE_DIR, ".sandbox")
+OUTPUTS = ("executed.ipynb", "artifacts", "probes", "run.json", "run.log")
+TRUNCATED_NOTE = "[output truncated by the grader: the notebook's output exceeded {mb} MB]\n"
+STATUSES = ("ok", "cell_errors", "timeout", "memory", "crashed", "not_executed")
+
+
+@dataclass
+class RunResult:
+    """What stage 2 found; ``message`` is one sentence a student can act on."""
+
+    status: str
+    message: str
+    isolation: str
+    duration_s: float
+    cell_errors: list[dict] = field(default_factory=list)
+    probes: dict[str, dict] = field(default_factory=dict)
+    output_truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def run_submission(notebook: Path, scratch: Path, out_dir: Path, *, limits: Limits,
+                   probes: Sequence[Probe] = (), artifacts: Mapping[str, str] = {},  # noqa: B006
+                   data_dir: Path | None = None, execute: bool = True) -> RunResult:
+    """Run ``scratch/<notebook.name>`` in the sandbox and collect its results into ``out_dir``."""
+    scratch, out_dir = scratch.resolve(), out_dir.resolve()
+    _clear(out_dir, OUTPUTS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if not execute:
+        result = RunResult("not_executed", "The notebook was not executed (grading without "
+                           "execution); only the files it shipped were collected.", "none", 0.0)
+    elif _open_inside(scratch, notebook.name) is None:
+        result = RunResult("crashed", f"The notebook {notebook.name} is missing from the "
+                           "submission (or is not a regular file).", "none", 0.0)
+    else:
+        result = _execute(notebook.name, scratch, out_dir, limits, probes, data_dir)
+    result.notes += _export_artifacts(scratch, out_dir, artifacts, limits)
+    result.duration_s = round(time.monotonic() - started, 2)
+    (out_dir / "run.json").write_text(json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def _execute(name: str, scratch: Path, out_dir: Path, limits: Limits, probes: Sequence[Probe],
+             data_dir: Path | None) -> RunResult:
+    """Run the driver in the sandbox and turn what it left into a :class:`RunResult`."""
+    _clear(scratch, RESERVED)
+    (scratch / GRADER_DIR).mkdir()
+    probe_timeout = min(limits.cell_timeout_s, PROBE_TIMEOUT_CAP_S)
+    job = {
+        "notebook": str(scratch / name),
+        "workdir": str(scratch),
+        "executed": str(scratch / GRADER_DIR / "executed.ipynb"),
+        "report": str(scratch / GRADER_DIR / "report.json"),
+        "cell_timeout_s": limits.cell_timeout_s,
+        "notebook_timeout_s": limits.notebook_timeout_s,
+        "max_output_bytes": limits.max_output_mb * MB,
+        "probe_timeout_s": probe_timeout,
+        "probe_cells": probing.probe_cells(
+            probes, str(scratch / probing.PROBE_DIR), probe_timeout),
+    }
+    hard_timeout = limits.notebook_timeout_s + len(probes) * probe_timeout + GRACE_S
+    data_dir = data_dir.resolve() if data_dir is not None else None
+    outcome = sandbox.run_driver(job, scratch=scratch, limits=limits,
+                                 hard_timeout_s=hard_timeout, data_dir=data_dir)
+    (out_dir / "run.log").write_text(
+        f"isolation={outcome.isolation} exit={outcome.returncode} killed={outcome.killed} "
+        f"peak_memory_mb={outcome.peak_memory_mb:.0f} peak_processes={outcome.peak_processes}\n"
+        + outcome.log)
+    report = _read_report(scratch)
+    nb, truncated = _export_notebook(scratch, out_dir, limits)
+    cell_errors = _cell_errors(nb) if nb is not None else []
+    status, message = _verdict(outcome, report, cell_errors, limits)
+    return RunResult(
+        status=status, message=message, isolation=outcome.isolation,
+        duration_s=outcome.duration_s, cell_errors=cell_errors,
+        probes=_export_probes(scratch, out_dir, probes, limits, _probe_gap(status, report)),
+        output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
+    )
+
+
+def _clear(folder: Path, names: Sequence[str]) -> None:
+    """Remove ``names`` from ``folder``: old outputs, or fakes a student shipped in scratch."""
+    for name in names:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _verdict(outcome: sandbox.SandboxOutcome, report: dict, cell_errors: list[dict],
+             limits: Limits) -> tuple[str, str]:
+    """The status and the student-facing sentence, most serious first."""
+    if outcome.killed == "timeout" or report.get("deadline_reached"):
+        seconds = limits.notebook_timeout_s
+        return "timeout", f"The notebook was stopped after {seconds} s (time limit)."
+    if outcome.killed == "memory":
+        return "memory", f"Memory limit of {limits.memory_mb} MB exceeded; the run was killed."
+    if outcome.killed == "processes":
+        return "crashed", (f"The notebook started more than {limits.max_processes} processes "
+                           "(limit); the run was killed.")
+    died = report.get("kernel_died_cell")
+    if isinstance(died, int):
+        return "crashed", (f"The kernel died while running cell #{died + 1} (os._exit, a crash "
+                           "or a killed process); the cells after it did not run.")
+    if not report:
+        return "crashed", (f"The run ended unexpectedly (exit code {outcome.returncode}) before "
+                           "the grader's report was written.")
+    if report.get("error"):
+        return "crashed", f"The notebook could not be run: {str(report['error'])[:300]}"
+    timed_out = report.get("timed_out_cells") or []
+    if timed_out:
+        rest = (f"{len(timed_out) - 1} more cell(s) also hit it" if len(timed_out) > 1
+                else "the other cells ran")
+        return "timeout", (f"Cell #{int(timed_out[0]) + 1} was stopped after "
+                           f"{limits.cell_timeout_s} s (cell time limit); {rest}.")
+    if cell_errors:
+        first = cell_errors[0]
+        more = f" ({len(cell_errors) - 1} more cell(s) failed)" if len(cell_errors) > 1 else ""
+        count = f" (In [{first['execution_count']}])" if first["execution_count"] else ""
+        return "cell_errors", (f"Cell #{first['cell'] + 1}{count} raised {first['ename']}: "
+                               f"{first['evalue'][:300]}{more}.")
+    return "ok", f"All {report.get('cells_run', 0)} cells ran without errors."
+
+
+def _probe_gap(status: str, report: dict) -> str:
+    """Why a probe has no result, when the run did not get to it."""
+    if report.get("kernel_died_in_probe") is not None:
+        return "the kernel died while the probes ran"
+    if status in ("timeout", "memory", "crashed") and not report.get("timed_out_cells"):
+        return f"the probe did not run (the run ended with status '{status}')"
+    return "the probe did not run"
+
+
+# ------------------------------------------------------------------ reading untrusted files
+
+
+def _open_inside(root: Path, rel: str) -> int | None:
+    """A read-only fd of the regular file ``root/rel``, following no symlink; else None."""
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or any(p in ("..", ".") for p in parts):
+        return None
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            parent, fd = fd, os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                     dir_fd=fd)
+            os.close(parent)
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        return None
+    return file_fd
+
+
+def _file_size(root: Path, rel: str) -> int | None:
+    fd = _open_inside(root, rel)
+    if fd is None:
+        return None
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    return size
+
+
+def _copy_inside(root: Path, rel: str, dest: Path, max_bytes: int) -> int | None:
+    """Copy at most ``max_bytes`` of the regular file ``root/rel`` to ``dest``; its size."""
+    fd = _open_inside(root, rel)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as source:
+        if os.fstat(source.fileno()).st_size > max_bytes:
+            return None
+        data_left = max_bytes + 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as target:
+            while data_left > 0 and (block := source.read(min(MB, data_left))):
+                target.write(block)
+                data_left -= len(block)
+    if data_left <= 0:  # grew while we read it
+        dest.unlink()
+        return None
+    return dest.stat().st_size
+
+
+def _read_json(root: Path, rel: str, max_bytes: int = MB) -> Any:
+    fd = _open_inside(root, rel)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _read_report(scratch: Path) -> dict:
+    report = _read_json(scratch, f"{GRADER_DIR}/report.json")
+    return report if isinstance(report, dict) else {}
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _export_notebook(scratch: Path, out_dir: Path, limits: Limits) -> tuple[Any, bool]:
+    """Parse, cap and write the executed notebook; (notebook or None, truncated)."""
+    cap = (limits.max_output_mb + limits.max_notebook_mb) * MB
+    fd = _open_inside(scratch, f"{GRADER_DIR}/executed.ipynb")
+    if fd is None:
+        return None, False
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read(cap + 1)
+    if len(raw) > cap:
+        return None, True
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as err:  # any malformed notebook is just "no notebook"
+        log.warning("executed notebook unreadable: %s", err)
+        return None, False
+    truncated = _cap_outputs(nb, limits.max_output_mb * MB)
+    nbformat.write(nb, str(out_dir / "executed.ipynb"))
+    return nb, truncated
+
+
+def _cap_outputs(nb: Any, budget: int) -> bool:
+    """Drop outputs beyond ``budget`` bytes in total (errors are kept, shortened)."""
+    used, truncated = 0, False
+    note = TRUNCATED_NOTE.format(mb=budget // MB)
+    for cell in nb.cells:
+        kept, noted = [], False
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["evalue"] = str(output.get("evalue", ""))[:2000]
+                output["traceback"] = [str(x)[:2000] for x in output.get("traceback", [])[-30:]]
+                kept.append(output)
+                continue
+            size = len(json.dumps(output))
+            if used + size <= budget:
+                used += size
+                kept.append(output)
+            elif not noted:
+                truncated = noted = True
+                kept.append(nbformat.v4.new_output("stream", name="stdout", text=note))
+        if "outputs" in cell:
+            cell.outputs = kept
+    return truncated
+
+
+def _cell_errors(nb: Any) -> list[dict]:
+    """The first error output of each code cell."""
+    errors = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                errors.append({
+                    "cell": index,
+                    "execution_count": cell.get("execution_count"),
+                    "ename": str(output.get("ename", "")),
+                    "evalue": str(output.get("evalue", "")),
+                })
+                break
+    return errors
+
+
+def _export_probes(scratch: Path, out_dir: Path, probes: Sequence[Probe], limits: Limits,
+                   gap: str) -> dict[str, dict]:
+    """Copy each probe's file out and write ``probes/index.json``."""
+    if not probes:
+        return {}
+    index = _read_json(scratch, f"{probing.PROBE_DIR}/{probing.INDEX_FILE}")
+    index = index if isinstance(index, dict) else {}
+    folder = out_dir / "probes"
+    folder.mkdir(exist_ok=True)
+    results, budget = {}, limits.max_artifacts_mb * MB
+    for probe in probes:
+        entry = index.get(probe.name)
+        filename = probing.probe_file(probe)
+        if not isinstance(entry, dict):
+            results[probe.name] = {"ok": False, "error": gap, "file": None}
+        elif entry.get("ok") is not True:
+            error = str(entry.get("error") or "the probe failed")[:2000]
+            results[probe.name] = {"ok": False, "error": error, "file": None}
+        else:
+            size = _copy_inside(scratch, f"{probing.PROBE_DIR}/{filename}",
+                                folder / filename, budget)
+            if size is None:
+                results[probe.name] = {"ok": False, "file": None, "error":
+                                       "the probe's file is missing, not a file or too large"}
+            else:
+                budget -= size
+                results[probe.name] = {"ok": True, "error": None, "file": filename}
+    (folder / probing.INDEX_FILE).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _export_artifacts(scratch: Path, out_dir: Path, artifacts: Mapping[str, str],
+                      limits: Limits) -> list[str]:
+    """Copy the declared artifacts (regular files only) within the size cap; notes on refusals."""
+    notes, budget = [], limits.max_artifacts_mb * MB
+    for name, rel in artifacts.items():
+        size = _file_size(scratch, rel)
+        if size is None:
+            continue
+        if size > budget:
+            notes.append(f"Artifact '{name}' ({rel}, {size / MB:.0f} MB) was not collected: the "
+                         f"artifacts may take {limits.max_artifacts_mb} MB in all.")
+            continue
+        copied = _copy_inside(scratch, rel, out_dir / "artifacts" / rel, budget)
+        if copied is not None:
+            budget -= copied
+    return notes

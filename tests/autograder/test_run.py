@@ -1,0 +1,311 @@
+"""Stage 2, "run": untrusted notebooks in the sandbox, limits, probes and what comes out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import psutil
+import pytest
+
+from assignments.spec import Limits, Probe
+from autograder import probes as probing
+from autograder import sandbox
+from autograder.run import RunResult, run_submission
+
+DATA = Path(os.environ.get("RNN_COURSE_DATA", "/work/shared/data"))
+FAST = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=4096, max_processes=64)
+needs_bwrap = pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap unusable")
+
+
+def run_cells(tmp_path: Path, cells: list[str], *, limits: Limits = FAST,
+              files: dict[str, str] | None = None, **kwargs) -> tuple[RunResult, Path]:
+    """Write a notebook of ``cells`` into a scratch folder, run it, return (result, out_dir)."""
+    scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
+    scratch.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells]
+    nbformat.write(nb, str(scratch / "hw.ipynb"))
+    for rel, text in (files or {}).items():
+        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / rel).write_text(text)
+    result = run_submission(Path("submitted/hw.ipynb"), scratch, out_dir, limits=limits, **kwargs)
+    assert RunResult.from_json(json.loads((out_dir / "run.json").read_text())) == result
+    return result, out_dir
+
+
+def executed(out_dir: Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(out_dir / "executed.ipynb"), as_version=4)
+
+
+GOOD = [
+    "import assignments.data as d\ntext = d.load_shakespeare()\nprint(len(text))",
+    """\
+    import os
+    os.makedirs("models", exist_ok=True)
+    with open("models/counts.json", "w") as f:
+        f.write('{"n": 3}')
+    def double(values):
+        return [2 * v for v in values]
+    """,
+    "double([1, 2])",
+]
+
+
+@needs_bwrap
+def test_good_notebook_runs_and_exports(tmp_path):
+    result, out_dir = run_cells(tmp_path, GOOD, data_dir=DATA,
+                                artifacts={"counts": "models/counts.json", "gone": "nope.keras"})
+    assert (result.status, result.isolation, result.cell_errors) == ("ok", "bubblewrap", [])
+    outputs = [cell.outputs for cell in executed(out_dir).cells]
+    assert outputs[0][0]["text"].strip() == str(len((DATA / "tinyshakespeare.txt").read_text()))
+    assert outputs[2][0]["data"]["text/plain"] == "[2, 4]"
+    assert json.loads((out_dir / "artifacts/models/counts.json").read_text()) == {"n": 3}
+    assert not (out_dir / "artifacts/nope.keras").exists()
+    assert result.message == "All 3 cells ran without errors."
+
+
+@needs_bwrap
+def test_error_in_the_middle_runs_the_later_cells(tmp_path):
+    cells = ["x = 1", "raise ValueError('bad shape')", "y = x + 1\nprint('after', y)"]
+    result, out_dir = run_cells(tmp_path, cells)
+    assert result.status == "cell_errors"
+    assert result.cell_errors == [
+        {"cell": 1, "execution_count": 2, "ename": "ValueError", "evalue": "bad shape"}]
+    assert "Cell #2" in result.message and "ValueError: bad shape" in result.message
+    assert executed(out_dir).cells[2].outputs[0]["text"] == "after 2\n"
+
+
+@needs_bwrap
+def test_infinite_loop_hits_the_notebook_time_limit(tmp_path):
+    limits = Limits(notebook_timeout_s=8, cell_timeout_s=60)
+    result, out_dir = run_cells(tmp_path, ["x = 1", "while True:\n    pass", "print(x)"],
+                                limits=limits)
+    assert result.status == "timeout"
+    assert result.message == "The notebook was stopped after 8 s (time limit)."
+    assert result.duration_s < 60
+    assert executed(out_dir).cells[1].outputs[-1]["ename"] == "TimeoutError"
+
+
+@needs_bwrap
+def test_a_loop_that_ignores_interrupts_is_stopped_too(tmp_path):
+    cell = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    result, _ = run_cells(tmp_path, [cell], limits=Limits(notebook_timeout_s=5, cell_timeout_s=60))
+    assert result.status == "timeout"
+    assert result.duration_s < 40
+
+
+def test_the_parent_kills_a_run_that_overstays(tmp_path):
+    outcome = sandbox._watch(["sleep", "100"], isolation="rlimit", env={}, cwd=tmp_path,
+                             limits=FAST, hard_timeout_s=1)
+    assert outcome.killed == "timeout" and outcome.duration_s < 10
+
+
+@needs_bwrap
+def test_cell_time_limit_interrupts_one_cell_and_goes_on(tmp_path):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=3)
+    result, out_dir = run_cells(tmp_path, ["import time\ntime.sleep(100)", "print('next')"],
+                                limits=limits)
+    assert result.status == "timeout"
+    assert "Cell #1 was stopped after 3 s (cell time limit)" in result.message
+    assert executed(out_dir).cells[1].outputs[0]["text"] == "next\n"
+
+
+@needs_bwrap
+def test_memory_hog_is_killed(tmp_path):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=1024)
+    cells = ["import numpy as np", "big = np.ones(4 * 2**30 // 8)", "print('survived')"]
+    result, _ = run_cells(tmp_path, cells, limits=limits)
+    assert result.status == "memory"
+    assert result.message == "Memory limit of 1024 MB exceeded; the run was killed."
+
+
+@needs_bwrap
+def test_spawning_many_processes_is_bounded_and_killed(tmp_path):
+    marker = "4321.5"
+    cell = f"""\
+    import os
+    for _ in range(400):
+        if os.fork() == 0:
+            os.execv("/usr/bin/sleep", ["sleep", "{marker}"])
+    """
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, max_processes=32)
+    result, _ = run_cells(tmp_path, ["import time", cell, "time.sleep(30)"], limits=limits)
+    assert result.status == "crashed"
+    assert "more than 32 processes" in result.message
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == [
+        "sleep", marker]]
+    assert leftovers == []
+
+
+@needs_bwrap
+def test_the_sandbox_sees_nothing_of_the_course_and_writes_nowhere_else(tmp_path):
+    host_tmp = tmp_path / "host-visible"
+    host_tmp.mkdir()
+    probe = f"""\
+    import json, os, socket
+    found = {{"uid": os.getuid()}}
+    for path in ["/work/main/autograder/__init__.py", "/work/main/source", "/work/main/solutions",
+                 "/work/main/tests", "/etc/shadow", "/root/.bashrc"]:
+        try:
+            found[path] = os.listdir(path) if os.path.isdir(path) else open(path).read()[:10]
+        except OSError as err:
+            found[path] = type(err).__name__
+    for path in ["/work/main/pwned", "/etc/pwned", "/usr/pwned", "{host_tmp}/pwned",
+                 "/tmp/private"]:
+        try:
+            open(path, "w").write("x")
+            found[path] = "written"
+        except OSError as err:
+            found[path] = type(err).__name__
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=3)
+        found["network"] = "reachable"
+    except OSError as err:
+        found["network"] = type(err).__name__
+    json.dump(found, open("found.json", "w"))
+    """
+    result, out_dir = run_cells(tmp_path, [probe], artifacts={"found": "found.json"})
+    assert result.status == "ok", result.message
+    found = json.loads((out_dir / "artifacts/found.json").read_text())
+    assert found.pop("uid") == 65534
+    assert found.pop("/tmp/private") == "written"  # a private tmpfs
+    assert found.pop("network") == "OSError"
+    assert set(found.values()) <= {"FileNotFoundError", "OSError", "PermissionError"}, found
+    for path in ["/work/main/pwned", "/etc/pwned", "/usr/pwned", host_tmp / "pwned"]:
+        assert not Path(path).exists()
+
+
+@needs_bwrap
+def test_huge_output_is_truncated(tmp_path):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, max_output_mb=2)
+    cells = ["for _ in range(50):\n    print('x' * (1 << 20))", "print('tail')"]
+    result, out_dir = run_cells(tmp_path, cells, limits=limits)
+    assert result.status == "ok" and result.output_truncated
+    assert (out_dir / "executed.ipynb").stat().st_size < 4 * 2**20
+    first, second = (cell.outputs for cell in executed(out_dir).cells)
+    assert "truncated by the grader" in first[-1]["text"]
+    assert second[0]["text"] == "tail\n"
+
+
+@needs_bwrap
+def test_kernel_crash_is_reported(tmp_path):
+    cells = ["x = 1", "import os\nos._exit(1)", "print(x)"]
+    result, out_dir = run_cells(tmp_path, cells, probes=[Probe("p", "len", {"obj": []})])
+    assert result.status == "crashed"
+    assert "kernel died while running cell #2" in result.message
+    assert executed(out_dir).cells[1].outputs[-1]["ename"] == "DeadKernelError"
+    assert result.probes["p"]["ok"] is False
+
+
+@needs_bwrap
+def test_probes_save_data_and_survive_a_missing_function(tmp_path):
+    cells = [
+        """\
+        import keras
+        def build_model(units):
+            return keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(units),
+                                     keras.layers.Dense(1)])
+        def noise(n):
+            import numpy as np
+            return np.random.rand(n)
+        def summary(n):
+            return {"n": n}
+        """,
+    ]
+    probes = [
+        Probe("model", "build_model", {"units": 4}, "keras"),
+        Probe("missing", "build_modle", {}, "json"),
+        Probe("noise", "noise", {"n": 3}, "npz"),
+        Probe("summary", "summary", {"n": 2}, "json"),
+        Probe("objects", "summary", {"n": 2}, "npz"),
+    ]
+    result, out_dir = run_cells(tmp_path, cells, probes=probes)
+    assert result.status == "ok", result.message
+    assert result.probes["missing"] == {
+        "ok": False, "error": "NameError: name 'build_modle' is not defined", "file": None}
+    assert result.probes["objects"]["error"].startswith("TypeError")
+    assert json.loads((out_dir / "probes/index.json").read_text()) == result.probes
+    assert json.loads((out_dir / "probes/summary.json").read_text()) == {"n": 2}
+    with np.load(out_dir / "probes/noise.npz", allow_pickle=False) as data:
+        np.testing.assert_array_equal(data["value"], np.random.RandomState(0).rand(3))
+    import keras
+
+    model = keras.saving.load_model(out_dir / "probes/model.keras", safe_mode=True)
+    assert model.output_shape == (None, 1)
+
+
+def test_not_executed_copies_the_shipped_artifacts_only(tmp_path):
+    scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
+    (scratch / "models").mkdir(parents=True)
+    (scratch / "hw.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    (scratch / "models/a.json").write_text("{}")
+    (scratch / "models/secret.json").symlink_to("/etc/passwd")
+    artifacts = {"a": "models/a.json", "s": "models/secret.json", "up": "../out/x",
+                 "abs": "/etc/passwd"}
+    result = run_submission(scratch / "hw.ipynb", scratch, out_dir, limits=FAST,
+                            artifacts=artifacts, execute=False)
+    assert (result.status, result.probes) == ("not_executed", {})
+    assert sorted(p.name for p in (out_dir / "artifacts").rglob("*") if p.is_file()) == [
+        "a.json"]
+
+
+def test_oversized_artifacts_are_left_out_with_a_note(tmp_path):
+    scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
+    scratch.mkdir()
+    (scratch / "big.npz").write_bytes(b"0" * (2 * 2**20))
+    result = run_submission(scratch / "hw.ipynb", scratch, out_dir, execute=False,
+                            limits=Limits(max_artifacts_mb=1), artifacts={"big": "big.npz"})
+    assert not (out_dir / "artifacts/big.npz").exists()
+    assert "big.npz" in result.notes[0]
+
+
+def test_probe_cells_refuse_unsafe_names():
+    with pytest.raises(ValueError):
+        probing.probe_cell(Probe("../x", "f"), "/tmp", 10)
+    with pytest.raises(ValueError):
+        probing.probe_cell(Probe("x", "f(); import os"), "/tmp", 10)
+    with pytest.raises(ValueError):
+        probing.probe_cells([Probe("x", "f"), Probe("x", "g")], "/tmp", 10)
+
+
+@needs_bwrap
+def test_shipped_fake_probe_results_are_discarded(tmp_path):
+    fake = {"p": {"ok": True, "error": None, "file": "p.json"}}
+    files = {".probes/index.json": json.dumps(fake), ".probes/p.json": "42"}
+    result, out_dir = run_cells(tmp_path, ["x = 1"], files=files, probes=[Probe("p", "nope")])
+    assert result.probes["p"]["ok"] is False
+    assert not (out_dir / "probes/p.json").exists()
+
+
+@pytest.fixture
+def rlimit_only(monkeypatch):
+    monkeypatch.setenv(sandbox.ISOLATION_ENV, "rlimit")
+
+
+def test_rlimit_fallback_runs_a_good_notebook(tmp_path, rlimit_only, caplog):
+    result, out_dir = run_cells(tmp_path, GOOD, data_dir=DATA,
+                                artifacts={"counts": "models/counts.json"})
+    assert (result.status, result.isolation) == ("ok", "rlimit")
+    assert (out_dir / "artifacts/models/counts.json").is_file()
+    assert "WITHOUT a sandbox" in caplog.text
+
+
+def test_rlimit_fallback_enforces_the_time_limit(tmp_path, rlimit_only):
+    limits = Limits(notebook_timeout_s=6, cell_timeout_s=60)
+    result, _ = run_cells(tmp_path, ["while True:\n    pass"], limits=limits)
+    assert (result.status, result.isolation) == ("timeout", "rlimit")
+
+
+def test_missing_bubblewrap_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    sandbox.bubblewrap_works.cache_clear()
+    try:
+        assert sandbox.isolation_mode() == "rlimit"
+    finally:
+        sandbox.bubblewrap_works.cache_clear()
