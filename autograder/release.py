@@ -52,6 +52,7 @@ def generate(assignment_id: str, course_root: Path = REPO_ROOT) -> Release:
         for released in notebooks
         for problem in find_leaks(source / released.name, released)
     ]
+    problems += leaks_in_other_files(source, folder)
     if problems:
         shutil.rmtree(folder)
         raise ReleaseError("release deleted, it leaks:\n  " + "\n  ".join(problems))
@@ -87,6 +88,20 @@ def find_leaks(source_path: Path, release_path: Path) -> list[str]:
         leaked = sorted(secret & set(_lines(cell.source)))
         if leaked:
             problems.append(f"cell {index} contains solution lines, e.g. {leaked[0]!r}")
+    return problems
+
+
+def leaks_in_other_files(source: Path, folder: Path) -> list[str]:
+    """Files of the release other than notebooks that hold solution or hidden-test lines."""
+    secret = set()
+    for notebook in source.glob("*.ipynb"):
+        secret |= hidden_lines(nbformat.read(notebook, as_version=4))
+    problems = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix != ".ipynb":
+            text = path.read_text("utf-8", errors="replace")
+            if MARKERS.search(text) or secret & set(_lines(text)):
+                problems.append(f"{path.relative_to(folder)} holds solution or hidden-test lines")
     return problems
 
 

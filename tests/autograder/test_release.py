@@ -84,3 +84,18 @@ def test_find_leaks_names_markers_outputs_and_solution_lines(course, tmp_path):
 def test_missing_source_is_an_error(tmp_path):
     with pytest.raises(release.ReleaseError, match="no source notebook"):
         release.generate("absent", tmp_path)
+
+
+def test_jupytext_twin_is_not_released(course):
+    twin = course / "source" / "toy" / "toy.py"
+    twin.write_text("def square(x):\n    squared_value = x * x\n    return squared_value\n")
+    result = release.generate("toy", course)
+    assert sorted(p.name for p in result.folder.iterdir()) == ["toy.ipynb"]
+
+
+def test_other_release_files_are_checked(course):
+    release.generate("toy", course)
+    folder = course / "release" / "toy"
+    (folder / "notes.txt").write_text("return squared_value\n")
+    problems = release.leaks_in_other_files(course / "source" / "toy", folder)
+    assert problems == ["notes.txt holds solution or hidden-test lines"]
