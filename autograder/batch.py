@@ -17,7 +17,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -128,6 +128,9 @@ def grade_submission(task: dict) -> dict:
 
     started = time.perf_counter()
     assignment = specs.load(task["assignment"])
+    limits = assignment.limits
+    if task.get("notebook_timeout_s"):
+        limits = replace(limits, notebook_timeout_s=task["notebook_timeout_s"])
     work = Path(task["work"])
     shutil.rmtree(work, ignore_errors=True)
     scratch, judged = work / "scratch", work / "judged"
@@ -140,7 +143,7 @@ def grade_submission(task: dict) -> dict:
             taken.notebook,
             scratch,
             judged,
-            limits=assignment.limits,
+            limits=limits,
             probes=assignment.probes,
             artifacts=assignment.artifact_paths,
             data_dir=Path(task["data_dir"]) if task.get("data_dir") else None,
@@ -213,6 +216,7 @@ def run_batch(
     force: bool = False,
     execute: bool = True,
     data_dir: Path | None = None,
+    notebook_timeout_s: int | None = None,
     progress: bool = True,
 ) -> BatchSummary:
     """Grade every submission of ``assignment_id`` under ``submissions`` into ``out``."""
@@ -236,6 +240,7 @@ def run_batch(
             "work": str(out / ".work" / assignment_id / s.student),
             "execute": execute,
             "data_dir": str(data_dir) if data_dir else None,
+            "notebook_timeout_s": notebook_timeout_s,
         }
         for s in todo
     ]

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run notebooks; judge the shipped artifacts",
     )
+    grade.add_argument(
+        "--timeout",
+        type=int,
+        metavar="SECONDS",
+        help="time limit per notebook, instead of the assignment's own",
+    )
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(handler=grade_assignment)
 
@@ -178,6 +184,7 @@ def grade_assignment(args) -> int:
         force=args.force,
         execute=not args.no_execute,
         data_dir=view,
+        notebook_timeout_s=args.timeout,
         progress=not args.no_progress,
     )
     print_grades(out, assignment.id)
