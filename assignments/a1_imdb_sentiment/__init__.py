@@ -1,0 +1,1 @@
+"""Assignment 1: IMDB review sentiment with SimpleRNN, LSTM and GRU."""
