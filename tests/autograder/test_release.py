@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nbformat
 import pytest
 
+from assignments import spec
 from autograder import release
+from autograder.course import REPO_ROOT
 
 
 def nbgrader_cell(source: str, cell_type: str = "code", **meta):
@@ -99,3 +103,25 @@ def test_other_release_files_are_checked(course):
     (folder / "notes.txt").write_text("return squared_value\n")
     problems = release.leaks_in_other_files(course / "source" / "toy", folder)
     assert problems == ["notes.txt holds solution or hidden-test lines"]
+
+
+@pytest.mark.parametrize("assignment_id", spec.available())
+def test_committed_release_is_in_sync_with_source(assignment_id, tmp_path):
+    shutil.copytree(REPO_ROOT / "source" / assignment_id, tmp_path / "source" / assignment_id)
+    fresh = release.generate(assignment_id, tmp_path)
+    committed = REPO_ROOT / "release" / assignment_id
+    assert sorted(p.name for p in committed.iterdir()) == sorted(
+        p.name for p in fresh.folder.iterdir()
+    ), "run `rnn-course release` and commit release/"
+    for notebook in fresh.notebooks:
+        expected = nbformat.read(notebook, as_version=4)
+        actual = nbformat.read(committed / notebook.name, as_version=4)
+        assert [(c.cell_type, c.source, c.metadata) for c in actual.cells] == [
+            (c.cell_type, c.source, c.metadata) for c in expected.cells
+        ], f"release/{assignment_id} is stale: run `rnn-course release {assignment_id}`"
+        assert (
+            release.find_leaks(
+                REPO_ROOT / "source" / assignment_id / notebook.name, committed / notebook.name
+            )
+            == []
+        )
