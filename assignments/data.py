@@ -288,32 +288,54 @@ def _read_imdb_archive(split: str, data_dir) -> list[tuple[str, str, int]]:
     return items
 
 
-def _extract_imdb_train(target: Path, data_dir) -> None:
-    """An extracted ``aclImdb/train`` folder (no test split) under ``target``."""
+#: The grader's hidden reviews: a fixed, stratified sample of the test split that
+#: students never see while their notebooks run for grading (see :func:`student_view`).
+HIDDEN_TEST_SIZE = 5000
+HIDDEN_TEST_SEED = 20_250_101
+
+
+def hidden_test_indices(labels: np.ndarray) -> np.ndarray:
+    """Sorted indices (into ``load_imdb("test")``) of the grader's hidden reviews."""
+    rng = np.random.default_rng(HIDDEN_TEST_SEED)
+    per_class = [
+        rng.choice(np.flatnonzero(labels == label), HIDDEN_TEST_SIZE // 2, replace=False)
+        for label in (0, 1)
+    ]
+    return np.sort(np.concatenate(per_class))
+
+
+def _extract_imdb_view(target: Path, data_dir) -> None:
+    """An extracted ``aclImdb/`` folder: all of train, the test split less the hidden reviews."""
     done = target / "aclImdb" / ".complete"
     if done.exists():
         return
-    pattern = _imdb_members("train")
+    _, test_labels = load_imdb("test", data_dir)
+    members = {"train": [], "test": []}
     with tarfile.open(locate("imdb", data_dir), "r:gz") as archive:
         for member in archive:
-            if member.isfile() and pattern.search(member.name):
-                relative = member.name[member.name.index("aclImdb/") :]
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(archive.extractfile(member).read())
+            for split, found in members.items():
+                if member.isfile() and _imdb_members(split).search(member.name):
+                    found.append((member.name, archive.extractfile(member).read()))
+    hidden = set(hidden_test_indices(test_labels).tolist())
+    members["test"].sort()
+    members["test"] = [m for index, m in enumerate(members["test"]) if index not in hidden]
+    for name, payload in members["train"] + members["test"]:
+        path = target / name[name.index("aclImdb/") :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
     done.touch()
 
 
 def student_view(names, target: Path, data_dir: str | os.PathLike | None = None) -> Path:
     """A folder with what students may see of the data sets ``names`` (for the sandbox).
 
-    IMDB is exposed as an extracted ``aclImdb/train`` folder only: the test split
-    is the grader's hidden data. Other data sets are copied whole.
+    IMDB is exposed as an extracted ``aclImdb/`` folder without the grader's hidden
+    test reviews (:func:`hidden_test_indices`). Other data sets are copied whole.
     """
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
         if name == "imdb":
-            _extract_imdb_train(target, data_dir)
+            _extract_imdb_view(target, data_dir)
         else:
             copy_to(name, target, data_dir)
     return target

@@ -1,6 +1,7 @@
 """Assignment fixtures of the hidden checks of assignment 1 (IMDB sentiment).
 
-The hidden sample is a fixed, stratified sample of 5,000 reviews of the IMDB
+The hidden sample (``assignments.data.hidden_test_indices``) is a fixed, stratified
+sample of 5,000 reviews of the IMDB
 *test* split (2,500 per class). At accuracy ~0.85 its 95% confidence interval is
 about +-1 point, narrow next to the calibration margin, and the three models
 predict it in ~5 s. It is loaded once per grading worker (``autograder.judge.WORKER_CACHE``).
@@ -17,8 +18,6 @@ import time
 import numpy as np
 import pytest
 
-SAMPLE_SIZE = 5000
-SAMPLE_SEED = 20_250_101
 BATCH_SIZE = 512
 
 
@@ -28,18 +27,10 @@ def hidden_sample() -> tuple[np.ndarray, np.ndarray]:
 
     key = "a1_imdb_sentiment.hidden_sample"
     if key not in WORKER_CACHE:
-        from assignments.data import load_imdb
+        from assignments.data import hidden_test_indices, load_imdb
 
         texts, labels = load_imdb("test")
-        rng = np.random.default_rng(SAMPLE_SEED)
-        keep = np.sort(
-            np.concatenate(
-                [
-                    rng.choice(np.flatnonzero(labels == c), SAMPLE_SIZE // 2, replace=False)
-                    for c in (0, 1)
-                ]
-            )
-        )
+        keep = hidden_test_indices(labels)
         WORKER_CACHE[key] = texts[keep], labels[keep]
     return WORKER_CACHE[key]
 
