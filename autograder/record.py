@@ -17,10 +17,12 @@ as a submission is judged, so a killed batch loses nothing it had recorded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
 import os
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -91,10 +93,16 @@ def db_url(out: Path) -> str:
     return f"sqlite:///{Path(out).resolve() / 'gradebook.db'}"
 
 
+@contextlib.contextmanager
 def _gradebook(out: Path):
+    """nbgrader's Gradebook, without the SQLAlchemy warnings its own code triggers."""
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
-    return Gradebook(db_url(out))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        with Gradebook(db_url(out)) as gradebook:
+            yield gradebook
 
 
 def write_gradebook(out: Path, outcome: dict, source_notebook: Path) -> None:

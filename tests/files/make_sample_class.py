@@ -1,0 +1,145 @@
+"""Build the sample class of assignment 1 from the source notebook.
+
+    .venv/bin/python tests/files/make_sample_class.py
+
+writes ``tests/files/a1_imdb_sentiment/submitted/<student>/a1_imdb_sentiment/``
+for eight students. The tests grade this class and ``make demo`` grades it too;
+``tests/autograder/test_sample_class.py`` fails when it is stale. Run this
+again after editing the source notebook.
+
+| student | what the submission is | expected |
+|---|---|---|
+| ada | the reference solution, trained for 3 epochs | full marks |
+| ben | weak but honest: 1 epoch on 500 reviews, tiny vocabulary | build + export, no accuracy |
+| cai | the release notebook, unmodified | nothing |
+| dan | the reference, but the training cell raises | only ``build_model`` |
+| eve | loops forever in the first cell of work | time limit |
+| fay | allocates memory until it is killed | memory limit |
+| gus | a corrupted (truncated) notebook file | rejected at intake |
+| hal | hostile: reads the hidden checks, writes outside its folder, uses the network | nothing |
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "a1_imdb_sentiment"
+CLASS_DIR = Path(__file__).resolve().parent / ASSIGNMENT / "submitted"
+MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+HOSTILE = '''\
+from pathlib import Path
+import assignments
+course = Path(assignments.__file__).resolve().parents[1]
+for secret in (course / "autograder" / "checks" / "a1_imdb_sentiment" / "check_hidden.py",
+               course / "gradebook.db", Path("/etc/shadow")):
+    try:
+        print("read", secret, len(secret.read_bytes()), "bytes")
+    except OSError as err:
+        print("cannot read", secret, type(err).__name__)
+for target in (course / "autograder" / "hacked.txt", Path.home().parent / "hacked.txt"):
+    try:
+        target.write_text("pwned")
+        print("wrote", target)
+    except OSError as err:
+        print("cannot write", target, type(err).__name__)
+import urllib.request
+urllib.request.urlopen("http://example.com", timeout=5)
+'''
+
+
+def cell_by_id(notebook, grade_id: str):
+    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def reference() -> nbformat.NotebookNode:
+    """The source notebook with its solutions as a student's answers (markers removed)."""
+    notebook = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.source = MARKER.sub("", cell.source)
+    return notebook
+
+
+def release() -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+def edit(notebook, grade_id: str, old: str, new: str) -> None:
+    cell = cell_by_id(notebook, grade_id)
+    if old not in cell.source:
+        raise SystemExit(f"cell '{grade_id}' no longer contains {old!r}: update this script")
+    cell.source = cell.source.replace(old, new)
+
+
+def quick(notebook):
+    edit(notebook, "train", "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 8, 2",
+         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1")
+    return notebook
+
+
+def students() -> dict[str, nbformat.NotebookNode | str]:
+    ada = quick(reference())
+
+    ben = quick(reference())
+    edit(ben, "preprocess", "VOCAB_SIZE = 10_000\nSEQ_LEN = 200", "VOCAB_SIZE = 300\nSEQ_LEN = 20")
+    edit(ben, "train", "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
+         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 1, 1")
+    edit(ben, "train", "train_part, val_part = order[n_val:], order[:n_val]",
+         "train_part, val_part = order[n_val:][:500], order[:n_val]")
+
+    dan = quick(reference())
+    cell = cell_by_id(dan, "train")
+    cell.source = 'raise RuntimeError("ran out of time before training")\n' + cell.source
+
+    eve = reference()
+    cell = cell_by_id(eve, "explore")
+    cell.source = "while True:\n    pass\n" + cell.source
+
+    fay = reference()
+    cell = cell_by_id(fay, "explore")
+    cell.source = "hog = []\nwhile True:\n    hog.append(np.ones(50_000_000))\n" + cell.source
+
+    hal = release()
+    index = hal.cells.index(cell_by_id(hal, "explore"))
+    hal.cells.insert(index, nbformat.v4.new_code_cell(HOSTILE))
+
+    gus = nbformat.writes(quick(reference()))
+    return {
+        "ada": ada,
+        "ben": ben,
+        "cai": release(),
+        "dan": dan,
+        "eve": eve,
+        "fay": fay,
+        "gus": gus[: len(gus) // 2],
+        "hal": hal,
+    }
+
+
+def render(submission) -> str:
+    if isinstance(submission, str):
+        return submission
+    cleaned = copy.deepcopy(submission)
+    for cell in cleaned.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nbformat.writes(cleaned) + "\n"
+
+
+def main() -> int:
+    for student, submission in students().items():
+        path = CLASS_DIR / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(submission))
+        print("wrote", path.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
