@@ -11,6 +11,9 @@ import os
 import sys
 from pathlib import Path
 
+#: Notebook time limit of the demo: the sample class has a notebook that never ends.
+DEMO_TIMEOUT_S = 270
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -108,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.set_defaults(handler=build_gradescope)
 
     demo = commands.add_parser(
-        "demo", help="the main job on the embedded default: verify data, release everything"
+        "demo",
+        help="the main job: verify data, release everything, grade the sample classes into demo/",
     )
     demo.set_defaults(handler=run_demo)
     return parser
@@ -235,10 +239,34 @@ def build_gradescope(args) -> int:
 
 
 def run_demo(args) -> int:
+    """Verify the data, release every assignment, grade each sample class into ``demo/``."""
+    from assignments import spec
+    from autograder.course import REPO_ROOT
+
     print("== data: checking the course data sets")
     status = data_verify(args)
     print("\n== release: generating the student notebooks")
     status |= release_assignments(argparse.Namespace(assignments=[]))
+    out = REPO_ROOT / "demo"
+    for assignment_id in spec.available():
+        sample = REPO_ROOT / "tests" / "files" / assignment_id / "submitted"
+        if not sample.is_dir():
+            continue
+        print(f"\n== grade: the sample class of {assignment_id} ({sample})")
+        print("   (first run: a few minutes, one notebook trains three models; reruns resume)")
+        status |= grade_assignment(
+            argparse.Namespace(
+                assignment=assignment_id,
+                submissions=str(sample),
+                out=str(out),
+                jobs=2,
+                scheduler=None,
+                force=False,
+                no_execute=False,
+                timeout=DEMO_TIMEOUT_S,
+                no_progress=False,
+            )
+        )
     return status
 
 

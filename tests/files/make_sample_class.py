@@ -33,7 +33,7 @@ ASSIGNMENT = "a1_imdb_sentiment"
 CLASS_DIR = Path(__file__).resolve().parent / ASSIGNMENT / "submitted"
 MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 
-HOSTILE = '''\
+HOSTILE = """\
 from pathlib import Path
 import assignments
 course = Path(assignments.__file__).resolve().parents[1]
@@ -43,7 +43,9 @@ for secret in (course / "autograder" / "checks" / "a1_imdb_sentiment" / "check_h
         print("read", secret, len(secret.read_bytes()), "bytes")
     except OSError as err:
         print("cannot read", secret, type(err).__name__)
-for target in (course / "autograder" / "hacked.txt", Path.home().parent / "hacked.txt"):
+import os
+data = Path(os.environ["RNN_COURSE_DATA"])
+for target in (course / "autograder" / "hacked.txt", data / "hacked.txt", Path("/hacked.txt")):
     try:
         target.write_text("pwned")
         print("wrote", target)
@@ -51,11 +53,12 @@ for target in (course / "autograder" / "hacked.txt", Path.home().parent / "hacke
         print("cannot write", target, type(err).__name__)
 import urllib.request
 urllib.request.urlopen("http://example.com", timeout=5)
-'''
+"""
 
 
 def cell_by_id(notebook, grade_id: str):
-    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    cells = notebook.cells
+    return next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 def reference() -> nbformat.NotebookNode:
@@ -78,8 +81,12 @@ def edit(notebook, grade_id: str, old: str, new: str) -> None:
 
 
 def quick(notebook):
-    edit(notebook, "train", "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 8, 2",
-         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1")
+    edit(
+        notebook,
+        "train",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 8, 2",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
+    )
     return notebook
 
 
@@ -88,10 +95,18 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
 
     ben = quick(reference())
     edit(ben, "preprocess", "VOCAB_SIZE = 10_000\nSEQ_LEN = 200", "VOCAB_SIZE = 300\nSEQ_LEN = 20")
-    edit(ben, "train", "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
-         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 1, 1")
-    edit(ben, "train", "train_part, val_part = order[n_val:], order[:n_val]",
-         "train_part, val_part = order[n_val:][:500], order[:n_val]")
+    edit(
+        ben,
+        "train",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 1, 1",
+    )
+    edit(
+        ben,
+        "train",
+        "train_part, val_part = order[n_val:], order[:n_val]",
+        "train_part, val_part = order[n_val:][:500], order[:n_val]",
+    )
 
     dan = quick(reference())
     cell = cell_by_id(dan, "train")
@@ -107,7 +122,9 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
 
     hal = release()
     index = hal.cells.index(cell_by_id(hal, "explore"))
-    hal.cells.insert(index, nbformat.v4.new_code_cell(HOSTILE))
+    hostile = nbformat.v4.new_code_cell(HOSTILE)
+    hostile["id"] = "hostile-code"  # fixed, so that the generated file is reproducible
+    hal.cells.insert(index, hostile)
 
     gus = nbformat.writes(quick(reference()))
     return {

@@ -1,0 +1,221 @@
+"""The sample class of assignment 1, graded end to end by ``rnn-course grade``.
+
+Eight golden submissions (``tests/files/make_sample_class.py``): the reference,
+a weak but honest one, the empty release, one that raises, one that loops, one
+that exhausts memory, a corrupted file and a hostile one. The batch must finish
+with each one's expected score and message, and nothing may leak or escape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from assignments import data
+from assignments import spec as specs
+from autograder.course import REPO_ROOT
+
+ASSIGNMENT = "a1_imdb_sentiment"
+FILES = REPO_ROOT / "tests" / "files"
+CLASS = FILES / ASSIGNMENT / "submitted"
+TIMEOUT_S = 270  # per notebook: the reference trains in ~155 s here
+EXPECTED_TOTALS = {"ada": 28, "ben": 19, "cai": 0, "dan": 6, "eve": 0, "fay": 0, "gus": 0, "hal": 0}
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("RNN_COURSE_DATA"), reason="needs the data mirror (RNN_COURSE_DATA)"
+)
+
+
+def grade(submissions: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        ASSIGNMENT,
+        str(submissions),
+        "--out",
+        str(out),
+        "--timeout",
+        str(TIMEOUT_S),
+        "--no-progress",
+        *extra,
+    ]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
+
+
+def finished(process: subprocess.Popen) -> str:
+    output, _ = process.communicate()
+    assert process.returncode == 0, output
+    return output
+
+
+def outcome(out: Path, student: str) -> dict:
+    return json.loads((out / "autograded" / student / ASSIGNMENT / "grading.json").read_text())
+
+
+def copy_class(target: Path, students: list[str]) -> Path:
+    for student in students:
+        source = CLASS / student / ASSIGNMENT
+        (target / student / ASSIGNMENT).mkdir(parents=True)
+        for path in source.iterdir():
+            (target / student / ASSIGNMENT / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("class")
+    output = finished(grade(CLASS, out, "--jobs", "2"))
+    return out, output
+
+
+def test_sample_class_is_in_sync_with_the_source():
+    sys.path.insert(0, str(FILES))
+    try:
+        import make_sample_class
+    finally:
+        sys.path.remove(str(FILES))
+    for student, submission in make_sample_class.students().items():
+        path = CLASS / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert path.read_text() == make_sample_class.render(submission), (
+            f"{path} is stale: run tests/files/make_sample_class.py"
+        )
+
+
+def test_every_submission_gets_its_expected_score(graded):
+    out, output = graded
+    grades = pd.read_csv(out / "grades.csv").set_index("student")
+    assert grades["total"].to_dict() == EXPECTED_TOTALS
+    assert set(grades["max"]) == {28}
+    assert "graded 7, rejected 1, failed 0" in output
+
+
+def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
+    out, _ = graded
+    lost = {c["name"] for c in outcome(out, "ben")["checks"] if c["points"] < c["max_points"]}
+    assert lost == {
+        f"test_accuracy_{tier}[{cell}]"
+        for tier in ("basic", "target")
+        for cell in ("simple_rnn", "lstm", "gru")
+    }
+    message = next(
+        c["message"]
+        for c in outcome(out, "ben")["checks"]
+        if c["name"] == "test_accuracy_target[lstm]"
+    )
+    target = specs.load(ASSIGNMENT).thresholds["accuracy_lstm"]
+    assert "scores 0.5" in message and f"full credit needs {target:.3f}" in message
+
+
+@pytest.mark.parametrize(
+    "student, status, message",
+    [
+        ("cai", "cell_errors", "raised NotImplementedError"),
+        ("dan", "cell_errors", "raised RuntimeError: ran out of time before training"),
+        ("eve", "timeout", f"stopped after {TIMEOUT_S} s"),
+        ("fay", "memory", "Memory limit of 8192 MB exceeded"),
+        ("gus", "rejected", "a1_imdb_sentiment.ipynb is not valid JSON (line"),
+        ("hal", "cell_errors", "URLError"),
+    ],
+)
+def test_failures_are_explained(graded, student, status, message):
+    out, _ = graded
+    result = outcome(out, student)
+    assert result["run"]["status"] == status
+    assert message in result["message"]
+    feedback = (out / "feedback" / student / ASSIGNMENT / "feedback.html").read_text()
+    assert message.replace("'", "&#x27;") in feedback
+    assert all(c["message"] for c in result["checks"] if c["points"] < c["max_points"])
+
+
+def test_hostile_submission_reads_and_writes_nothing(graded):
+    out, _ = graded
+    executed = nbformat.read(out / "autograded" / "hal" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    printed = "".join(
+        o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "cannot read" in printed and "check_hidden.py" in printed
+    assert "read " not in printed.replace("cannot read", "")
+    assert "wrote" not in printed
+    assert not (REPO_ROOT / "autograder" / "hacked.txt").exists()
+    assert "cannot write /hacked.txt" in printed
+    assert not (data.cache_dir() / "student-view" / ASSIGNMENT / "hacked.txt").exists()
+
+
+def test_feedback_shows_no_hidden_source_and_has_curves(graded):
+    out, _ = graded
+    checks_source = (REPO_ROOT / "autograder/checks" / ASSIGNMENT / "check_hidden.py").read_text()
+    secret_lines = [
+        line.strip()
+        for line in checks_source.splitlines()
+        if line.strip().startswith(("assert ", "def test_", "return "))
+    ]
+    for page in (out / "feedback").rglob("feedback.html"):
+        text = page.read_text()
+        assert not [line for line in secret_lines if line in text], page
+    assert (
+        "data:image/png;base64,"
+        in (out / "feedback/ada" / ASSIGNMENT / "feedback.html").read_text()
+    )
+
+
+def test_gradebook_and_gradescope_results(graded):
+    from nbgrader.api import Gradebook
+
+    out, _ = graded
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_grade("test_accuracy", ASSIGNMENT, ASSIGNMENT, "ada").score == 9
+        assert gradebook.find_grade("report", ASSIGNMENT, ASSIGNMENT, "ada").needs_manual_grade
+        assert gradebook.find_submission(ASSIGNMENT, "ben").score == 19
+        assert len(gradebook.find_assignment(ASSIGNMENT).submissions) == 8
+    results = json.loads((out / "autograded/ben" / ASSIGNMENT / "results.json").read_text())
+    assert results["score"] == 19 and len(results["tests"]) == len(outcome(out, "ben")["checks"])
+
+
+def test_regrading_gives_identical_results(graded, tmp_path):
+    out, _ = graded
+    again = tmp_path / "again"
+    finished(grade(copy_class(tmp_path / "subs", ["ben", "dan"]), again, "--jobs", "2"))
+    for student in ("ben", "dan"):
+        assert outcome(again, student)["checks"] == outcome(out, student)["checks"]
+
+
+def test_killed_batch_resumes_without_loss(tmp_path):
+    students = ["cai", "dan", "gus", "hal"]
+    submissions, out = copy_class(tmp_path / "subs", students), tmp_path / "out"
+    process = grade(submissions, out, "--jobs", "1", start_new_session=True)
+    first = out / "autograded" / "cai" / ASSIGNMENT / "grading.json"
+    deadline = time.monotonic() + 300
+    while not first.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert first.exists()
+    recorded_before = first.read_text()
+    output = finished(grade(submissions, out, "--jobs", "1"))
+    assert "skipped (already graded) 1" in output or "skipped (already graded) 2" in output
+    assert first.read_text() == recorded_before
+    grades = pd.read_csv(out / "grades.csv")
+    assert sorted(grades["student"]) == students
+    assert grades.set_index("student")["total"].to_dict() == {
+        s: EXPECTED_TOTALS[s] for s in students
+    }
+
+
+def test_dask_local_cluster_grades_like_the_pool(tmp_path):
+    submissions, out = copy_class(tmp_path / "subs", ["cai", "gus"]), tmp_path / "out"
+    output = finished(grade(submissions, out, "--scheduler", "local", "--jobs", "1"))
+    assert "graded 1, rejected 1, failed 0" in output
+    assert outcome(out, "cai")["score"] == 0 and outcome(out, "gus")["status"] == "rejected"
