@@ -155,11 +155,13 @@ def grade_submission(task: dict) -> dict:
         run = {"status": "rejected", "message": f"The submission could not be graded: {err}"}
         record.atomic_write(judged / "run.json", json.dumps(run))
     status = "rejected" if run["status"] == "rejected" else "graded"
+    judging = time.perf_counter()
     try:
         checks = [check.to_json() for check in judge(assignment.id, judged)]
     except JudgeError as err:
         checks, status = [], "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}
+    judge_seconds = round(time.perf_counter() - judging, 1)
     outcome = {
         "student": task["student"],
         "assignment": assignment.id,
@@ -173,6 +175,7 @@ def grade_submission(task: dict) -> dict:
         "max_score": sum(c["max_points"] for c in checks),
         "learning_curves": _learning_curves(assignment, judged),
         "seconds": round(time.perf_counter() - started, 1),
+        "judge_seconds": judge_seconds,
     }
     executed = judged / "executed.ipynb"
     return {"outcome": outcome, "executed": str(executed) if executed.is_file() else None}
