@@ -17,6 +17,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -260,17 +261,32 @@ def run_batch(
     return summary
 
 
-def _execute(tasks: list[dict], jobs: int, scheduler: str | None) -> Iterator[tuple[dict, dict]]:
+def _execute(
+    tasks: list[dict], jobs: int, scheduler: str | None, worker=None
+) -> Iterator[tuple[dict, dict]]:
     """Yield ``(task, result)`` as workers finish: Dask when ``scheduler`` is set, else a pool."""
+    worker = worker or grade_submission
     if not tasks:
         return
     if scheduler:
         yield from _execute_dask(tasks, jobs, scheduler)
         return
+    broken = yield from _execute_pool(tasks, jobs, worker)
+    for task in broken:  # one at a time, so that a worker that dies again is its task's
+        yield from _execute_pool([task], 1, worker, retry=False)
+
+
+def _execute_pool(tasks: list[dict], jobs: int, worker, retry: bool = True):
+    """Run ``tasks`` in a process pool; return the tasks a dying worker took down with it."""
+    broken = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(grade_submission, task): task for task in tasks}
+        futures = {pool.submit(worker, task): task for task in tasks}
         for future in as_completed(futures):
+            if retry and isinstance(future.exception(), BrokenProcessPool):
+                broken.append(futures[future])
+                continue
             yield futures[future], _result_or_failure(futures[future], future)
+    return broken
 
 
 def _execute_dask(tasks: list[dict], jobs: int, scheduler: str) -> Iterator[tuple[dict, dict]]:
@@ -300,7 +316,10 @@ def _result_or_failure(task: dict, future) -> dict:
     try:
         return future.result()
     except Exception as err:  # a dead worker must not stop the batch
-        message = f"Grading failed (a course problem, not yours): {type(err).__name__}: {err}"
+        message = (
+            f"Grading stopped ({type(err).__name__}: {err}); "
+            "the submission is graded again on the next run"
+        )
         outcome = {
             "student": task["student"],
             "assignment": task["assignment"],

@@ -80,3 +80,24 @@ def test_pending_regrades_only_new_changed_or_failed(tmp_path):
     assert [s.student for s in done] == ["same"]
     todo, done = batch.pending("toy", subs, out, force=True)
     assert len(todo) == 4 and not done
+
+
+def crash_for_mallory(task: dict) -> dict:
+    """A stand-in worker that dies (like an out-of-memory kill) on one student's task."""
+    import os
+
+    if task["student"] == "mallory":
+        os._exit(1)
+    return {"outcome": {"student": task["student"], "status": "graded"}, "executed": None}
+
+
+def test_a_dying_worker_fails_only_its_own_submission():
+    tasks = [
+        {"student": name, "assignment": "toy", "digest": "d"}
+        for name in ("alice", "mallory", "bob", "carol")
+    ]
+    results = {
+        task["student"]: result["outcome"]["status"]
+        for task, result in batch._execute(tasks, 2, None, worker=crash_for_mallory)
+    }
+    assert results == {"alice": "graded", "bob": "graded", "carol": "graded", "mallory": "failed"}
