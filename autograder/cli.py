@@ -23,7 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    return args.handler(args)
+    from assignments.data import DataError
+    from assignments.spec import SpecError
+
+    try:
+        return args.handler(args)
+    except (DataError, SpecError, FileNotFoundError) as err:
+        print(f"rnn-course: {err}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
