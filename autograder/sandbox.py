@@ -278,12 +278,23 @@ def _private_tmpfs_bytes(procs: list[psutil.Process]) -> int:
 
 
 def _tmpfs_usage(root: str) -> int:
+    """Bytes used on the sandbox's own mounts under ``root``, never on the host's.
+
+    While bubblewrap sets up, a process of the tree may still see the host's
+    file systems; a mount whose device is one of the host's is not counted.
+    """
+    host = set()
+    for mount in ("/", "/tmp", "/dev", "/dev/shm"):
+        with contextlib.suppress(OSError):
+            host.add(os.stat(mount).st_dev)
     used = {}
     for mount in ("", "tmp", "dev", "dev/shm"):
         with contextlib.suppress(OSError):
             path = f"{root}/{mount}"
-            st = os.statvfs(path)
-            used[os.stat(path).st_dev] = (st.f_blocks - st.f_bfree) * st.f_frsize
+            device = os.stat(path).st_dev
+            if device not in host:
+                st = os.statvfs(path)
+                used[device] = (st.f_blocks - st.f_bfree) * st.f_frsize
     return sum(used.values())
 
 

@@ -126,6 +126,21 @@ def test_memory_hog_is_killed(tmp_path):
 
 
 @needs_bwrap
+def test_memory_in_private_tmpfs_counts(tmp_path):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=1024)
+    cells = ["block = b'0' * 2**20\nfor i in range(8):  # files under the RLIMIT_FSIZE cap\n"
+             "    with open(f'/dev/shm/fill{i}', 'wb') as f:\n"
+             "        for _ in range(200):\n            f.write(block)", "print('survived')"]
+    result, _ = run_cells(tmp_path, cells, limits=limits)
+    assert result.status == "memory"
+
+
+def test_host_file_systems_never_count_as_sandbox_memory():
+    # seen from a process that still has the host's root (bubblewrap setting up)
+    assert sandbox._tmpfs_usage("/") == 0
+
+
+@needs_bwrap
 def test_spawning_many_processes_is_bounded_and_killed(tmp_path):
     marker = "4321.5"
     cell = f"""\
