@@ -163,23 +163,38 @@ def grade_submission(task: dict) -> dict:
         checks, status = [], "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}
     judge_seconds = round(time.perf_counter() - judging, 1)
-    outcome = {
+    outcome = _outcome(
+        task,
+        status,
+        run,
+        checks=checks,
+        notes=notes,
+        learning_curves=_learning_curves(assignment, judged),
+        seconds=round(time.perf_counter() - started, 1),
+        judge_seconds=judge_seconds,
+    )
+    executed = judged / "executed.ipynb"
+    return {"outcome": outcome, "executed": str(executed) if executed.is_file() else None}
+
+
+def _outcome(
+    task: dict, status: str, run: dict, checks=(), notes=(), learning_curves=None, **timing
+) -> dict:
+    """The recorded outcome of one submission (plain data); ``timing`` in seconds."""
+    return {
         "student": task["student"],
-        "assignment": assignment.id,
+        "assignment": task["assignment"],
         "digest": task["digest"],
         "status": status,
         "message": run.get("message", ""),
-        "notes": notes,
+        "notes": list(notes),
         "run": run,
-        "checks": checks,
+        "checks": list(checks),
         "score": sum(c["points"] for c in checks),
         "max_score": sum(c["max_points"] for c in checks),
-        "learning_curves": _learning_curves(assignment, judged),
-        "seconds": round(time.perf_counter() - started, 1),
-        "judge_seconds": judge_seconds,
+        "learning_curves": learning_curves,
+        **timing,
     }
-    executed = judged / "executed.ipynb"
-    return {"outcome": outcome, "executed": str(executed) if executed.is_file() else None}
 
 
 def _learning_curves(assignment: specs.Spec, judged: Path) -> str | None:
@@ -320,18 +335,5 @@ def _result_or_failure(task: dict, future) -> dict:
             f"Grading stopped ({type(err).__name__}: {err}); "
             "the submission is graded again on the next run"
         )
-        outcome = {
-            "student": task["student"],
-            "assignment": task["assignment"],
-            "digest": task["digest"],
-            "status": "failed",
-            "message": message,
-            "notes": [],
-            "run": {"status": "failed", "message": message},
-            "checks": [],
-            "score": 0.0,
-            "max_score": 0.0,
-            "learning_curves": None,
-            "seconds": 0.0,
-        }
-        return {"outcome": outcome, "executed": None}
+        run = {"status": "failed", "message": message}
+        return {"outcome": _outcome(task, "failed", run), "executed": None}

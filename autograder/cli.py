@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 #: Notebook time limit of the demo: the sample class has a notebook that never ends.
-DEMO_TIMEOUT_S = 270
+DEMO_TIMEOUT_S = 360
 
 
 def main(argv: list[str] | None = None) -> int:

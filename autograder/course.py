@@ -19,8 +19,17 @@ def configure(c: Config, root: Path) -> Config:
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    # source/<id>/*.py are the notebooks' jupytext twins (with solutions): never released
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+    # never released: the notebooks' jupytext twins (source/<id>/*.py hold the solutions)
+    # and what running the source notebook exports (models/)
+    c.CourseDirectory.ignore = [
+        ".ipynb_checkpoints",
+        "*.pyc",
+        "__pycache__",
+        "feedback",
+        "*.py",
+        "models",
+        "*.keras",
+    ]
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     return c

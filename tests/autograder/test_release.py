@@ -90,9 +90,11 @@ def test_missing_source_is_an_error(tmp_path):
         release.generate("absent", tmp_path)
 
 
-def test_jupytext_twin_is_not_released(course):
+def test_jupytext_twin_and_exported_models_are_not_released(course):
     twin = course / "source" / "toy" / "toy.py"
     twin.write_text("def square(x):\n    squared_value = x * x\n    return squared_value\n")
+    (course / "source" / "toy" / "models").mkdir()
+    (course / "source" / "toy" / "models" / "lstm.keras").write_bytes(b"trained by the instructor")
     result = release.generate("toy", course)
     assert sorted(p.name for p in result.folder.iterdir()) == ["toy.ipynb"]
 

@@ -27,7 +27,7 @@ from autograder.course import REPO_ROOT
 ASSIGNMENT = "a1_imdb_sentiment"
 FILES = REPO_ROOT / "tests" / "files"
 CLASS = FILES / ASSIGNMENT / "submitted"
-TIMEOUT_S = 270  # per notebook: the reference trains in ~155 s here
+TIMEOUT_S = 360  # per notebook: the reference trains in 155-260 s here, by load
 EXPECTED_TOTALS = {"ada": 28, "ben": 19, "cai": 0, "dan": 6, "eve": 0, "fay": 0, "gus": 0, "hal": 0}
 
 pytestmark = pytest.mark.skipif(

@@ -13,7 +13,7 @@ again after editing the source notebook.
 | ben | weak but honest: 1 epoch on 500 reviews, tiny vocabulary | build + export, no accuracy |
 | cai | the release notebook, unmodified | nothing |
 | dan | the reference, but the training cell raises | only ``build_model`` |
-| eve | loops forever in the first cell of work | time limit |
+| eve | waits forever in the first cell of work | time limit |
 | fay | allocates memory until it is killed | memory limit |
 | gus | a corrupted (truncated) notebook file | rejected at intake |
 | hal | hostile: reads the hidden checks, writes outside its folder, uses the network | nothing |
@@ -114,7 +114,10 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
 
     eve = reference()
     cell = cell_by_id(eve, "explore")
-    cell.source = "while True:\n    pass\n" + cell.source
+    wait_forever = (
+        "import time\n\nwhile True:  # test_run.py covers busy loops\n    time.sleep(1)\n"
+    )
+    cell.source = wait_forever + cell.source
 
     fay = reference()
     cell = cell_by_id(fay, "explore")
