@@ -179,7 +179,7 @@ def release_assignments(args) -> int:
 
 def grade_assignment(args) -> int:
     from assignments import data, spec
-    from autograder import batch
+    from autograder import batch, record
     from autograder.course import REPO_ROOT
 
     assignment = spec.load(args.assignment)
@@ -204,7 +204,7 @@ def grade_assignment(args) -> int:
         f"failed {len(summary.failed)}, skipped (already graded) {len(summary.skipped)} "
         f"in {summary.seconds:.0f} s"
     )
-    print(f"gradebook: {out / 'gradebook.db'}  grades: {out / 'grades.csv'}")
+    print(f"gradebook: {out / 'gradebook.db'}  grades: {out / record.GRADES_FILE}")
     print(f"feedback:  {out / 'feedback'}/<student>/{assignment.id}/feedback.html")
     return 1 if summary.failed else 0
 
@@ -212,7 +212,9 @@ def grade_assignment(args) -> int:
 def print_grades(out: Path, assignment_id: str) -> None:
     import pandas as pd
 
-    path = out / "grades.csv"
+    from autograder.record import GRADES_FILE
+
+    path = out / GRADES_FILE
     if not path.is_file():
         return
     grades = pd.read_csv(path)

@@ -73,6 +73,7 @@ def build(assignment_id: str, output: Path) -> Path:
         tests.mkdir()
         for grade_cell, checks in sorted(by_cell.items()):
             (tests / f"{grade_cell}.py").write_text(test_file(grade_cell, assignment.id, checks))
+        shutil.rmtree(REPO_ROOT / "build", ignore_errors=True)  # no stale files in the wheel
         subprocess.run(
             [
                 sys.executable,

@@ -23,7 +23,7 @@ INDEX_FILE = "index.json"
 EXTENSIONS = {"keras": ".keras", "npz": ".npz", "json": ".json"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
-_TEMPLATE = string.Template('''\
+_TEMPLATE = string.Template("""\
 def _rnn_grader_probe(name=$name, function=$function, kwargs_json=$kwargs, output=$output,
                       folder=$folder, filename=$filename, timeout_s=$timeout):
     import json, os, random, sys
@@ -77,7 +77,7 @@ def _rnn_grader_probe(name=$name, function=$function, kwargs_json=$kwargs, outpu
 
 _rnn_grader_probe()
 del _rnn_grader_probe
-''')
+""")
 
 
 def probe_file(probe: Probe) -> str:

@@ -4,7 +4,8 @@ Everything a grading run writes lives under one output folder (by default the
 course folder), in nbgrader's layout:
 
     gradebook.db                               nbgrader's gradebook (formgrader, export)
-    grades.csv                                 one row per student and assignment
+    grades_by_check.csv                        one row per student and assignment
+                                               (not grades.csv: `nbgrader export` writes that)
     autograded/<student>/<id>/<notebook>       the executed notebook
     autograded/<student>/<id>/results.json     Gradescope-style results
     autograded/<student>/<id>/grading.json     the full outcome (used to resume)
@@ -29,6 +30,7 @@ from pathlib import Path
 import nbformat
 
 GRADING_FILE = "grading.json"
+GRADES_FILE = "grades_by_check.csv"
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -134,7 +136,7 @@ def cell_scores(outcome: dict) -> dict[str, float]:
 
 
 def write_grades_csv(out: Path) -> None:
-    """``grades.csv``: a row per student and assignment, a column per check, total and max."""
+    """:data:`GRADES_FILE`: a row per student and assignment, a column per check, total, max."""
     import pandas as pd
 
     rows = []
@@ -150,7 +152,7 @@ def write_grades_csv(out: Path) -> None:
         row.update({check["name"]: check["points"] for check in outcome["checks"]})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    atomic_write(out / "grades.csv", frame.to_csv(index=False))
+    atomic_write(out / GRADES_FILE, frame.to_csv(index=False))
 
 
 def gradescope_results(outcome: dict) -> dict:

@@ -68,20 +68,38 @@ class RunResult:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
-def run_submission(notebook: Path, scratch: Path, out_dir: Path, *, limits: Limits,
-                   probes: Sequence[Probe] = (), artifacts: Mapping[str, str] = {},  # noqa: B006
-                   data_dir: Path | None = None, execute: bool = True) -> RunResult:
+def run_submission(
+    notebook: Path,
+    scratch: Path,
+    out_dir: Path,
+    *,
+    limits: Limits,
+    probes: Sequence[Probe] = (),
+    artifacts: Mapping[str, str] = {},  # noqa: B006
+    data_dir: Path | None = None,
+    execute: bool = True,
+) -> RunResult:
     """Run ``scratch/<notebook.name>`` in the sandbox and collect its results into ``out_dir``."""
     scratch, out_dir = scratch.resolve(), out_dir.resolve()
     _clear(out_dir, OUTPUTS)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if not execute:
-        result = RunResult("not_executed", "The notebook was not executed (grading without "
-                           "execution); only the files it shipped were collected.", "none", 0.0)
+        result = RunResult(
+            "not_executed",
+            "The notebook was not executed (grading without "
+            "execution); only the files it shipped were collected.",
+            "none",
+            0.0,
+        )
     elif _open_inside(scratch, notebook.name) is None:
-        result = RunResult("crashed", f"The notebook {notebook.name} is missing from the "
-                           "submission (or is not a regular file).", "none", 0.0)
+        result = RunResult(
+            "crashed",
+            f"The notebook {notebook.name} is missing from the "
+            "submission (or is not a regular file).",
+            "none",
+            0.0,
+        )
     else:
         result = _execute(notebook.name, scratch, out_dir, limits, probes, data_dir)
     result.notes += _export_artifacts(scratch, out_dir, artifacts, limits)
@@ -90,8 +108,14 @@ def run_submission(notebook: Path, scratch: Path, out_dir: Path, *, limits: Limi
     return result
 
 
-def _execute(name: str, scratch: Path, out_dir: Path, limits: Limits, probes: Sequence[Probe],
-             data_dir: Path | None) -> RunResult:
+def _execute(
+    name: str,
+    scratch: Path,
+    out_dir: Path,
+    limits: Limits,
+    probes: Sequence[Probe],
+    data_dir: Path | None,
+) -> RunResult:
     """Run the driver in the sandbox and turn what it left into a :class:`RunResult`."""
     _clear(scratch, RESERVED)
     (scratch / GRADER_DIR).mkdir()
@@ -105,24 +129,28 @@ def _execute(name: str, scratch: Path, out_dir: Path, limits: Limits, probes: Se
         "notebook_timeout_s": limits.notebook_timeout_s,
         "max_output_bytes": limits.max_output_mb * MB,
         "probe_timeout_s": probe_timeout,
-        "probe_cells": probing.probe_cells(
-            probes, str(scratch / probing.PROBE_DIR), probe_timeout),
+        "probe_cells": probing.probe_cells(probes, str(scratch / probing.PROBE_DIR), probe_timeout),
     }
     hard_timeout = limits.notebook_timeout_s + len(probes) * probe_timeout + GRACE_S
     data_dir = data_dir.resolve() if data_dir is not None else None
-    outcome = sandbox.run_driver(job, scratch=scratch, limits=limits,
-                                 hard_timeout_s=hard_timeout, data_dir=data_dir)
+    outcome = sandbox.run_driver(
+        job, scratch=scratch, limits=limits, hard_timeout_s=hard_timeout, data_dir=data_dir
+    )
     (out_dir / "run.log").write_text(
         f"isolation={outcome.isolation} exit={outcome.returncode} killed={outcome.killed} "
         f"peak_memory_mb={outcome.peak_memory_mb:.0f} peak_processes={outcome.peak_processes}\n"
-        + outcome.log)
+        + outcome.log
+    )
     report = _read_report(scratch)
     nb, truncated = _export_notebook(scratch, out_dir, limits)
     cell_errors = _cell_errors(nb) if nb is not None else []
     status, message = _verdict(outcome, report, cell_errors, limits)
     return RunResult(
-        status=status, message=message, isolation=outcome.isolation,
-        duration_s=outcome.duration_s, cell_errors=cell_errors,
+        status=status,
+        message=message,
+        isolation=outcome.isolation,
+        duration_s=outcome.duration_s,
+        cell_errors=cell_errors,
         probes=_export_probes(scratch, out_dir, probes, limits, _probe_gap(status, report)),
         output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
     )
@@ -138,8 +166,9 @@ def _clear(folder: Path, names: Sequence[str]) -> None:
             path.unlink()
 
 
-def _verdict(outcome: sandbox.SandboxOutcome, report: dict, cell_errors: list[dict],
-             limits: Limits) -> tuple[str, str]:
+def _verdict(
+    outcome: sandbox.SandboxOutcome, report: dict, cell_errors: list[dict], limits: Limits
+) -> tuple[str, str]:
     """The status and the student-facing sentence, most serious first."""
     if outcome.killed == "timeout" or report.get("deadline_reached"):
         seconds = limits.notebook_timeout_s
@@ -147,29 +176,42 @@ def _verdict(outcome: sandbox.SandboxOutcome, report: dict, cell_errors: list[di
     if outcome.killed == "memory":
         return "memory", f"Memory limit of {limits.memory_mb} MB exceeded; the run was killed."
     if outcome.killed == "processes":
-        return "crashed", (f"The notebook started more than {limits.max_processes} processes "
-                           "(limit); the run was killed.")
+        return "crashed", (
+            f"The notebook started more than {limits.max_processes} processes "
+            "(limit); the run was killed."
+        )
     died = report.get("kernel_died_cell")
     if isinstance(died, int):
-        return "crashed", (f"The kernel died while running cell #{died + 1} (os._exit, a crash "
-                           "or a killed process); the cells after it did not run.")
+        return "crashed", (
+            f"The kernel died while running cell #{died + 1} (os._exit, a crash "
+            "or a killed process); the cells after it did not run."
+        )
     if not report:
-        return "crashed", (f"The run ended unexpectedly (exit code {outcome.returncode}) before "
-                           "the grader's report was written.")
+        return "crashed", (
+            f"The run ended unexpectedly (exit code {outcome.returncode}) before "
+            "the grader's report was written."
+        )
     if report.get("error"):
         return "crashed", f"The notebook could not be run: {str(report['error'])[:300]}"
     timed_out = report.get("timed_out_cells") or []
     if timed_out:
-        rest = (f"{len(timed_out) - 1} more cell(s) also hit it" if len(timed_out) > 1
-                else "the other cells ran")
-        return "timeout", (f"Cell #{int(timed_out[0]) + 1} was stopped after "
-                           f"{limits.cell_timeout_s} s (cell time limit); {rest}.")
+        rest = (
+            f"{len(timed_out) - 1} more cell(s) also hit it"
+            if len(timed_out) > 1
+            else "the other cells ran"
+        )
+        return "timeout", (
+            f"Cell #{int(timed_out[0]) + 1} was stopped after "
+            f"{limits.cell_timeout_s} s (cell time limit); {rest}."
+        )
     if cell_errors:
         first = cell_errors[0]
         more = f" ({len(cell_errors) - 1} more cell(s) failed)" if len(cell_errors) > 1 else ""
         count = f" (In [{first['execution_count']}])" if first["execution_count"] else ""
-        return "cell_errors", (f"Cell #{first['cell'] + 1}{count} raised {first['ename']}: "
-                               f"{first['evalue'][:300]}{more}.")
+        return "cell_errors", (
+            f"Cell #{first['cell'] + 1}{count} raised {first['ename']}: "
+            f"{first['evalue'][:300]}{more}."
+        )
     return "ok", f"All {report.get('cells_run', 0)} cells ran without errors."
 
 
@@ -196,8 +238,7 @@ def _open_inside(root: Path, rel: str) -> int | None:
         return None
     try:
         for part in parts[:-1]:
-            parent, fd = fd, os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
-                                     dir_fd=fd)
+            parent, fd = fd, os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(parent)
         file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     except OSError:
@@ -311,18 +352,21 @@ def _cell_errors(nb: Any) -> list[dict]:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                errors.append({
-                    "cell": index,
-                    "execution_count": cell.get("execution_count"),
-                    "ename": str(output.get("ename", "")),
-                    "evalue": str(output.get("evalue", "")),
-                })
+                errors.append(
+                    {
+                        "cell": index,
+                        "execution_count": cell.get("execution_count"),
+                        "ename": str(output.get("ename", "")),
+                        "evalue": str(output.get("evalue", "")),
+                    }
+                )
                 break
     return errors
 
 
-def _export_probes(scratch: Path, out_dir: Path, probes: Sequence[Probe], limits: Limits,
-                   gap: str) -> dict[str, dict]:
+def _export_probes(
+    scratch: Path, out_dir: Path, probes: Sequence[Probe], limits: Limits, gap: str
+) -> dict[str, dict]:
     """Copy each probe's file out and write ``probes/index.json``."""
     if not probes:
         return {}
@@ -340,11 +384,15 @@ def _export_probes(scratch: Path, out_dir: Path, probes: Sequence[Probe], limits
             error = str(entry.get("error") or "the probe failed")[:2000]
             results[probe.name] = {"ok": False, "error": error, "file": None}
         else:
-            size = _copy_inside(scratch, f"{probing.PROBE_DIR}/{filename}",
-                                folder / filename, budget)
+            size = _copy_inside(
+                scratch, f"{probing.PROBE_DIR}/{filename}", folder / filename, budget
+            )
             if size is None:
-                results[probe.name] = {"ok": False, "file": None, "error":
-                                       "the probe's file is missing, not a file or too large"}
+                results[probe.name] = {
+                    "ok": False,
+                    "file": None,
+                    "error": "the probe's file is missing, not a file or too large",
+                }
             else:
                 budget -= size
                 results[probe.name] = {"ok": True, "error": None, "file": filename}
@@ -352,8 +400,9 @@ def _export_probes(scratch: Path, out_dir: Path, probes: Sequence[Probe], limits
     return results
 
 
-def _export_artifacts(scratch: Path, out_dir: Path, artifacts: Mapping[str, str],
-                      limits: Limits) -> list[str]:
+def _export_artifacts(
+    scratch: Path, out_dir: Path, artifacts: Mapping[str, str], limits: Limits
+) -> list[str]:
     """Copy the declared artifacts (regular files only) within the size cap; notes on refusals."""
     notes, budget = [], limits.max_artifacts_mb * MB
     for name, rel in artifacts.items():
@@ -361,8 +410,10 @@ def _export_artifacts(scratch: Path, out_dir: Path, artifacts: Mapping[str, str]
         if size is None:
             continue
         if size > budget:
-            notes.append(f"Artifact '{name}' ({rel}, {size / MB:.0f} MB) was not collected: the "
-                         f"artifacts may take {limits.max_artifacts_mb} MB in all.")
+            notes.append(
+                f"Artifact '{name}' ({rel}, {size / MB:.0f} MB) was not collected: the "
+                f"artifacts may take {limits.max_artifacts_mb} MB in all."
+            )
             continue
         copied = _copy_inside(scratch, rel, out_dir / "artifacts" / rel, budget)
         if copied is not None:

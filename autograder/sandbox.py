@@ -51,8 +51,17 @@ WATCH_INTERVAL_S = 0.25
 LOG_CAP_BYTES = 256 * 1024
 MB = 1 << 20
 ETC_FILES = (
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts",
-    "ssl", "ca-certificates", "fonts", "alternatives", "mime.types",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "nsswitch.conf",
+    "hosts",
+    "ssl",
+    "ca-certificates",
+    "fonts",
+    "alternatives",
+    "mime.types",
 )
 PASSWD = "nobody:x:65534:65534:sandbox:/nonexistent:/usr/sbin/nologin\n"
 GROUP = "nogroup:x:65534:\n"
@@ -88,7 +97,8 @@ def isolation_mode() -> str:
     why = f"{ISOLATION_ENV}=rlimit" if wanted == "rlimit" else "bubblewrap is missing or broken"
     log.warning(
         "!!! %s: student code runs WITHOUT a sandbox (a plain subprocess with rlimits, "
-        "the grader's user, files and network). Install the 'bubblewrap' package. !!!", why
+        "the grader's user, files and network). Install the 'bubblewrap' package. !!!",
+        why,
     )
     return "rlimit"
 
@@ -102,8 +112,13 @@ def bubblewrap_works() -> bool:
         scratch, job = Path(tmp, "scratch"), Path(tmp, "job")
         scratch.mkdir()
         _write_job_files(job, {})
-        argv = bwrap_argv([python_inside(), "-c", "import assignments"], scratch=scratch,
-                          job_dir=job, env=sandbox_env(scratch, None), tmp_mb=64)
+        argv = bwrap_argv(
+            [python_inside(), "-c", "import assignments"],
+            scratch=scratch,
+            job_dir=job,
+            env=sandbox_env(scratch, None),
+            tmp_mb=64,
+        )
         try:
             done = subprocess.run(argv, capture_output=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
@@ -144,12 +159,33 @@ def sandbox_env(scratch: Path, data_dir: Path | None) -> dict[str, str]:
     return env
 
 
-def bwrap_argv(command: Sequence[str], *, scratch: Path, job_dir: Path, env: dict[str, str],
-               tmp_mb: int, data_dir: Path | None = None) -> list[str]:
+def bwrap_argv(
+    command: Sequence[str],
+    *,
+    scratch: Path,
+    job_dir: Path,
+    env: dict[str, str],
+    tmp_mb: int,
+    data_dir: Path | None = None,
+) -> list[str]:
     """The bubblewrap command line that runs ``command`` in the sandbox."""
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-            "--ro-bind", "/usr", "/usr"]
+    argv = [
+        "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for name in ("bin", "lib", "lib64", "sbin"):
         path = Path("/", name)
         if path.is_symlink():
@@ -158,16 +194,37 @@ def bwrap_argv(command: Sequence[str], *, scratch: Path, job_dir: Path, env: dic
             argv += ["--ro-bind", str(path), str(path)]
     for name in ETC_FILES:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    argv += ["--ro-bind", str(job_dir / "passwd"), "/etc/passwd",
-             "--ro-bind", str(job_dir / "group"), "/etc/group",
-             "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * MB), "--tmpfs", "/tmp"]
+    argv += [
+        "--ro-bind",
+        str(job_dir / "passwd"),
+        "/etc/passwd",
+        "--ro-bind",
+        str(job_dir / "group"),
+        "/etc/group",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(tmp_mb * MB),
+        "--tmpfs",
+        "/tmp",
+    ]
     for path in (Path(sys.base_prefix), Path(sys.prefix), ASSIGNMENTS_DIR):
         argv += ["--ro-bind", str(path.resolve()), str(path)]
     argv += ["--bind", str(scratch), str(scratch)]
     if data_dir is not None:
         argv += ["--ro-bind", str(data_dir), str(data_dir)]
-    argv += ["--ro-bind", str(job_dir), JOB_MOUNT, "--remount-ro", "/",
-             "--chdir", str(scratch), "--clearenv"]
+    argv += [
+        "--ro-bind",
+        str(job_dir),
+        JOB_MOUNT,
+        "--remount-ro",
+        "/",
+        "--chdir",
+        str(scratch),
+        "--clearenv",
+    ]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     return [*argv, "--", *command]
@@ -181,8 +238,9 @@ def _write_job_files(job_dir: Path, job: dict) -> None:
     (job_dir / "group").write_text(GROUP)
 
 
-def run_driver(job: dict, *, scratch: Path, limits: Limits, hard_timeout_s: float,
-               data_dir: Path | None = None) -> SandboxOutcome:
+def run_driver(
+    job: dict, *, scratch: Path, limits: Limits, hard_timeout_s: float, data_dir: Path | None = None
+) -> SandboxOutcome:
     """Run ``sandbox_driver.py`` on ``job`` in the sandbox and watch it until it ends."""
     isolation = isolation_mode()
     env = sandbox_env(scratch, data_dir)
@@ -194,30 +252,62 @@ def run_driver(job: dict, *, scratch: Path, limits: Limits, hard_timeout_s: floa
         inside = JOB_MOUNT if isolation == "bubblewrap" else str(job_dir)
         command = [python_inside(), f"{inside}/{DRIVER.name}", f"{inside}/job.json"]
         if isolation == "bubblewrap":
-            command = bwrap_argv(command, scratch=scratch, job_dir=job_dir, env=env,
-                                 tmp_mb=max(64, limits.memory_mb // 2), data_dir=data_dir)
+            command = bwrap_argv(
+                command,
+                scratch=scratch,
+                job_dir=job_dir,
+                env=env,
+                tmp_mb=max(64, limits.memory_mb // 2),
+                data_dir=data_dir,
+            )
         fsize = 2 * max(limits.max_artifacts_mb, limits.max_notebook_mb, limits.max_output_mb)
         command = [sys.executable, "-c", RLIMIT_WRAPPER, str(fsize * MB), *_which(command)]
-        return _watch(command, isolation=isolation, env=env, cwd=scratch, limits=limits,
-                      hard_timeout_s=hard_timeout_s)
+        return _watch(
+            command,
+            isolation=isolation,
+            env=env,
+            cwd=scratch,
+            limits=limits,
+            hard_timeout_s=hard_timeout_s,
+        )
 
 
 def _which(command: list[str]) -> list[str]:
     return [shutil.which(command[0]) or command[0], *command[1:]]
 
 
-def _watch(command: list[str], *, isolation: str, env: dict[str, str], cwd: Path,
-           limits: Limits, hard_timeout_s: float) -> SandboxOutcome:
+def _watch(
+    command: list[str],
+    *,
+    isolation: str,
+    env: dict[str, str],
+    cwd: Path,
+    limits: Limits,
+    hard_timeout_s: float,
+) -> SandboxOutcome:
     """Start ``command`` in its own session and enforce the limits until it exits."""
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
     capture = _LogCapture(proc.stdout)
     outcome = SandboxOutcome(isolation=isolation, returncode=None, killed=None, duration_s=0.0)
     try:
         while proc.poll() is None:
-            outcome.killed = _check_limits(proc.pid, started, limits, hard_timeout_s, outcome,
-                                           count_tmpfs=isolation == "bubblewrap")
+            outcome.killed = _check_limits(
+                proc.pid,
+                started,
+                limits,
+                hard_timeout_s,
+                outcome,
+                count_tmpfs=isolation == "bubblewrap",
+            )
             if outcome.killed:
                 break
             time.sleep(WATCH_INTERVAL_S)
@@ -233,8 +323,15 @@ def _watch(command: list[str], *, isolation: str, env: dict[str, str], cwd: Path
     return outcome
 
 
-def _check_limits(pid: int, started: float, limits: Limits, hard_timeout_s: float,
-                  outcome: SandboxOutcome, *, count_tmpfs: bool) -> str | None:
+def _check_limits(
+    pid: int,
+    started: float,
+    limits: Limits,
+    hard_timeout_s: float,
+    outcome: SandboxOutcome,
+    *,
+    count_tmpfs: bool,
+) -> str | None:
     """The name of the limit the process tree is over, if any (and update the peaks)."""
     if time.monotonic() - started > hard_timeout_s:
         return "timeout"

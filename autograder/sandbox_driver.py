@@ -50,8 +50,11 @@ class CappedClient(NotebookClient):
             if cell_index not in self._noted_cells:
                 self._noted_cells.add(cell_index)
                 mb = self.output_budget // (1 << 20)
-                outs.append(nbformat.v4.new_output("stream", name="stdout",
-                                                   text=TRUNCATED_NOTE.format(mb=mb)))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stdout", text=TRUNCATED_NOTE.format(mb=mb)
+                    )
+                )
             return None
         self.output_used += size
         return super().output(outs, msg, display_id, cell_index)
@@ -92,9 +95,12 @@ def run_cells(client: CappedClient, nb: Any, job: dict, report: dict, deadline: 
         try:
             client.execute_cell(cell, index)
         except DeadKernelError:
-            cell.outputs.append(error_output(
-                "DeadKernelError",
-                "the kernel died while running this cell (os._exit, a crash, or killed)"))
+            cell.outputs.append(
+                error_output(
+                    "DeadKernelError",
+                    "the kernel died while running this cell (os._exit, a crash, or killed)",
+                )
+            )
             report["kernel_died_cell"] = index
             return
         if client.timed_out:
@@ -126,10 +132,15 @@ def execute(job: dict, report: dict) -> None:
     deadline = time.monotonic() + job["notebook_timeout_s"]
     nb = nbformat.read(job["notebook"], as_version=4)
     client = CappedClient(
-        nb, output_budget=job["max_output_bytes"], timeout=job["cell_timeout_s"],
-        allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
+        nb,
+        output_budget=job["max_output_bytes"],
+        timeout=job["cell_timeout_s"],
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        kernel_name="python3",
         error_on_timeout={"ename": "TimeoutError", "evalue": "cell time limit"},
-        shutdown_kernel="immediate", startup_timeout=120,
+        shutdown_kernel="immediate",
+        startup_timeout=120,
         resources={"metadata": {"path": job["workdir"]}},
     )
     try:
@@ -146,9 +157,14 @@ def main(job_path: str) -> int:
     with open(job_path, encoding="utf-8") as handle:
         job = json.load(handle)
     report: dict[str, Any] = {
-        "cells_run": 0, "timed_out_cells": [], "kernel_died_cell": None,
-        "deadline_reached": False, "output_truncated": False, "probes_run": 0,
-        "kernel_died_in_probe": None, "error": None,
+        "cells_run": 0,
+        "timed_out_cells": [],
+        "kernel_died_cell": None,
+        "deadline_reached": False,
+        "output_truncated": False,
+        "probes_run": 0,
+        "kernel_died_in_probe": None,
+        "error": None,
     }
     try:
         execute(job, report)

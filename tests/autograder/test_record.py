@@ -107,7 +107,7 @@ def test_record_writes_every_output(tmp_path, source):
         "visibility": "visible",
     }
 
-    grades = pd.read_csv(out / "grades.csv")
+    grades = pd.read_csv(out / record.GRADES_FILE)
     assert list(grades.columns) == [
         "student",
         "assignment",
@@ -145,7 +145,7 @@ def test_regrading_replaces_the_scores(tmp_path, source):
     with Gradebook(record.db_url(out)) as gradebook:
         assert gradebook.find_grade("test_x", "toy", "toy", "bob").score == 3.0
         assert len(gradebook.find_assignment("toy").submissions) == 1
-    assert len(pd.read_csv(out / "grades.csv")) == 1
+    assert len(pd.read_csv(out / record.GRADES_FILE)) == 1
 
 
 def test_learning_curves_need_a_history():

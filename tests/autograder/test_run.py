@@ -23,8 +23,14 @@ FAST = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=4096, max_pro
 needs_bwrap = pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap unusable")
 
 
-def run_cells(tmp_path: Path, cells: list[str], *, limits: Limits = FAST,
-              files: dict[str, str] | None = None, **kwargs) -> tuple[RunResult, Path]:
+def run_cells(
+    tmp_path: Path,
+    cells: list[str],
+    *,
+    limits: Limits = FAST,
+    files: dict[str, str] | None = None,
+    **kwargs,
+) -> tuple[RunResult, Path]:
     """Write a notebook of ``cells`` into a scratch folder, run it, return (result, out_dir)."""
     scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
     scratch.mkdir()
@@ -59,8 +65,12 @@ GOOD = [
 
 @needs_bwrap
 def test_good_notebook_runs_and_exports(tmp_path):
-    result, out_dir = run_cells(tmp_path, GOOD, data_dir=DATA,
-                                artifacts={"counts": "models/counts.json", "gone": "nope.keras"})
+    result, out_dir = run_cells(
+        tmp_path,
+        GOOD,
+        data_dir=DATA,
+        artifacts={"counts": "models/counts.json", "gone": "nope.keras"},
+    )
     assert (result.status, result.isolation, result.cell_errors) == ("ok", "bubblewrap", [])
     outputs = [cell.outputs for cell in executed(out_dir).cells]
     assert outputs[0][0]["text"].strip() == str(len((DATA / "tinyshakespeare.txt").read_text()))
@@ -76,7 +86,8 @@ def test_error_in_the_middle_runs_the_later_cells(tmp_path):
     result, out_dir = run_cells(tmp_path, cells)
     assert result.status == "cell_errors"
     assert result.cell_errors == [
-        {"cell": 1, "execution_count": 2, "ename": "ValueError", "evalue": "bad shape"}]
+        {"cell": 1, "execution_count": 2, "ename": "ValueError", "evalue": "bad shape"}
+    ]
     assert "Cell #2" in result.message and "ValueError: bad shape" in result.message
     assert executed(out_dir).cells[2].outputs[0]["text"] == "after 2\n"
 
@@ -84,8 +95,9 @@ def test_error_in_the_middle_runs_the_later_cells(tmp_path):
 @needs_bwrap
 def test_infinite_loop_hits_the_notebook_time_limit(tmp_path):
     limits = Limits(notebook_timeout_s=8, cell_timeout_s=60)
-    result, out_dir = run_cells(tmp_path, ["x = 1", "while True:\n    pass", "print(x)"],
-                                limits=limits)
+    result, out_dir = run_cells(
+        tmp_path, ["x = 1", "while True:\n    pass", "print(x)"], limits=limits
+    )
     assert result.status == "timeout"
     assert result.message == "The notebook was stopped after 8 s (time limit)."
     assert result.duration_s < 60
@@ -101,16 +113,18 @@ def test_a_loop_that_ignores_interrupts_is_stopped_too(tmp_path):
 
 
 def test_the_parent_kills_a_run_that_overstays(tmp_path):
-    outcome = sandbox._watch(["sleep", "100"], isolation="rlimit", env={}, cwd=tmp_path,
-                             limits=FAST, hard_timeout_s=1)
+    outcome = sandbox._watch(
+        ["sleep", "100"], isolation="rlimit", env={}, cwd=tmp_path, limits=FAST, hard_timeout_s=1
+    )
     assert outcome.killed == "timeout" and outcome.duration_s < 10
 
 
 @needs_bwrap
 def test_cell_time_limit_interrupts_one_cell_and_goes_on(tmp_path):
     limits = Limits(notebook_timeout_s=120, cell_timeout_s=3)
-    result, out_dir = run_cells(tmp_path, ["import time\ntime.sleep(100)", "print('next')"],
-                                limits=limits)
+    result, out_dir = run_cells(
+        tmp_path, ["import time\ntime.sleep(100)", "print('next')"], limits=limits
+    )
     assert result.status == "timeout"
     assert "Cell #1 was stopped after 3 s (cell time limit)" in result.message
     assert executed(out_dir).cells[1].outputs[0]["text"] == "next\n"
@@ -128,9 +142,12 @@ def test_memory_hog_is_killed(tmp_path):
 @needs_bwrap
 def test_memory_in_private_tmpfs_counts(tmp_path):
     limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=1024)
-    cells = ["block = b'0' * 2**20\nfor i in range(8):  # files under the RLIMIT_FSIZE cap\n"
-             "    with open(f'/dev/shm/fill{i}', 'wb') as f:\n"
-             "        for _ in range(200):\n            f.write(block)", "print('survived')"]
+    cells = [
+        "block = b'0' * 2**20\nfor i in range(8):  # files under the RLIMIT_FSIZE cap\n"
+        "    with open(f'/dev/shm/fill{i}', 'wb') as f:\n"
+        "        for _ in range(200):\n            f.write(block)",
+        "print('survived')",
+    ]
     result, _ = run_cells(tmp_path, cells, limits=limits)
     assert result.status == "memory"
 
@@ -153,8 +170,9 @@ def test_spawning_many_processes_is_bounded_and_killed(tmp_path):
     result, _ = run_cells(tmp_path, ["import time", cell, "time.sleep(30)"], limits=limits)
     assert result.status == "crashed"
     assert "more than 32 processes" in result.message
-    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == [
-        "sleep", marker]]
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]
+    ]
     assert leftovers == []
 
 
@@ -243,7 +261,10 @@ def test_probes_save_data_and_survive_a_missing_function(tmp_path):
     result, out_dir = run_cells(tmp_path, cells, probes=probes)
     assert result.status == "ok", result.message
     assert result.probes["missing"] == {
-        "ok": False, "error": "NameError: name 'build_modle' is not defined", "file": None}
+        "ok": False,
+        "error": "NameError: name 'build_modle' is not defined",
+        "file": None,
+    }
     assert result.probes["objects"]["error"].startswith("TypeError")
     assert json.loads((out_dir / "probes/index.json").read_text()) == result.probes
     assert json.loads((out_dir / "probes/summary.json").read_text()) == {"n": 2}
@@ -261,21 +282,31 @@ def test_not_executed_copies_the_shipped_artifacts_only(tmp_path):
     (scratch / "hw.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     (scratch / "models/a.json").write_text("{}")
     (scratch / "models/secret.json").symlink_to("/etc/passwd")
-    artifacts = {"a": "models/a.json", "s": "models/secret.json", "up": "../out/x",
-                 "abs": "/etc/passwd"}
-    result = run_submission(scratch / "hw.ipynb", scratch, out_dir, limits=FAST,
-                            artifacts=artifacts, execute=False)
+    artifacts = {
+        "a": "models/a.json",
+        "s": "models/secret.json",
+        "up": "../out/x",
+        "abs": "/etc/passwd",
+    }
+    result = run_submission(
+        scratch / "hw.ipynb", scratch, out_dir, limits=FAST, artifacts=artifacts, execute=False
+    )
     assert (result.status, result.probes) == ("not_executed", {})
-    assert sorted(p.name for p in (out_dir / "artifacts").rglob("*") if p.is_file()) == [
-        "a.json"]
+    assert sorted(p.name for p in (out_dir / "artifacts").rglob("*") if p.is_file()) == ["a.json"]
 
 
 def test_oversized_artifacts_are_left_out_with_a_note(tmp_path):
     scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
     scratch.mkdir()
     (scratch / "big.npz").write_bytes(b"0" * (2 * 2**20))
-    result = run_submission(scratch / "hw.ipynb", scratch, out_dir, execute=False,
-                            limits=Limits(max_artifacts_mb=1), artifacts={"big": "big.npz"})
+    result = run_submission(
+        scratch / "hw.ipynb",
+        scratch,
+        out_dir,
+        execute=False,
+        limits=Limits(max_artifacts_mb=1),
+        artifacts={"big": "big.npz"},
+    )
     assert not (out_dir / "artifacts/big.npz").exists()
     assert "big.npz" in result.notes[0]
 
@@ -304,8 +335,9 @@ def rlimit_only(monkeypatch):
 
 
 def test_rlimit_fallback_runs_a_good_notebook(tmp_path, rlimit_only, caplog):
-    result, out_dir = run_cells(tmp_path, GOOD, data_dir=DATA,
-                                artifacts={"counts": "models/counts.json"})
+    result, out_dir = run_cells(
+        tmp_path, GOOD, data_dir=DATA, artifacts={"counts": "models/counts.json"}
+    )
     assert (result.status, result.isolation) == ("ok", "rlimit")
     assert (out_dir / "artifacts/models/counts.json").is_file()
     assert "WITHOUT a sandbox" in caplog.text

@@ -22,6 +22,7 @@ import pytest
 
 from assignments import data
 from assignments import spec as specs
+from autograder import record
 from autograder.course import REPO_ROOT
 
 ASSIGNMENT = "a1_imdb_sentiment"
@@ -96,7 +97,7 @@ def test_sample_class_is_in_sync_with_the_source():
 
 def test_every_submission_gets_its_expected_score(graded):
     out, output = graded
-    grades = pd.read_csv(out / "grades.csv").set_index("student")
+    grades = pd.read_csv(out / record.GRADES_FILE).set_index("student")
     assert grades["total"].to_dict() == EXPECTED_TOTALS
     assert set(grades["max"]) == {28}
     assert "graded 7, rejected 1, failed 0" in output
@@ -207,7 +208,7 @@ def test_killed_batch_resumes_without_loss(tmp_path):
     output = finished(grade(submissions, out, "--jobs", "1"))
     assert "skipped (already graded) 1" in output or "skipped (already graded) 2" in output
     assert first.read_text() == recorded_before
-    grades = pd.read_csv(out / "grades.csv")
+    grades = pd.read_csv(out / record.GRADES_FILE)
     assert sorted(grades["student"]) == students
     assert grades.set_index("student")["total"].to_dict() == {
         s: EXPECTED_TOTALS[s] for s in students
