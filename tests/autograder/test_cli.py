@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
 from autograder import cli
 
 
-def test_help_is_fast_and_imports_nothing_heavy():
-    started = time.perf_counter()
+def test_help_imports_nothing_heavy():
+    """--help stays fast because it imports no TensorFlow, Keras, nbgrader or pandas."""
     probe = (
         "import sys; from autograder import cli; cli.build_parser().format_help();"
         "heavy = ('tensorflow', 'keras', 'nbgrader', 'pandas');"
@@ -22,7 +21,6 @@ def test_help_is_fast_and_imports_nothing_heavy():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
-    assert time.perf_counter() - started < 5
 
 
 def test_module_entry_point_prints_help():
