@@ -8,14 +8,17 @@ BIN    := $(VENV)/bin
 RNN_COURSE_DATA ?= $(abspath $(wildcard ../shared/data))
 export RNN_COURSE_DATA
 
-.PHONY: setup demo test lint calibrate bench clean
+.PHONY: setup demo test lint clean check-platforms
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml tools/install-bubblewrap.sh
+# Two distributions: the student package (assignments/pyproject.toml, rnn-course-student)
+# and the grader (pyproject.toml, rnn-course), which requires the first. One pip call
+# installs both, so the grader's requirement is met by the local student package.
+$(VENV)/.installed: pyproject.toml assignments/pyproject.toml tools/install-bubblewrap.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ./assignments -e ".[dev]"
 	tools/install-bubblewrap.sh
 	touch $@
 
@@ -27,6 +30,11 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Does the student package resolve on Linux x86_64, macOS arm64 and Windows, on every
+# supported Python? Asks the package registry; not part of `make test`.
+check-platforms: setup
+	tools/check-student-platforms.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -36,8 +36,8 @@ MIRROR_ENV = "RNN_COURSE_DATA"
 CACHE_ENV = "RNN_COURSE_CACHE"
 OFFLINE_ENV = "RNN_COURSE_OFFLINE"
 FIX_COMMAND = (
-    "run `rnn-course data fetch` where the network is reachable, or point the course at a "
-    "local mirror: `export RNN_COURSE_DATA=DIR` (DIR holding the file, e.g. ../shared/data)"
+    "run `rnn-course-student data fetch` where the network is reachable, or point the course "
+    "at a local mirror: `export RNN_COURSE_DATA=DIR` (DIR holding the file, e.g. ../shared/data)"
 )
 
 
@@ -224,7 +224,8 @@ def normalize_review(text: str) -> str:
     return _BREAKS.sub(" ", text)
 
 
-def _imdb_members(split: str) -> re.Pattern:
+def imdb_member_pattern(split: str) -> re.Pattern:
+    """Matches the archive names of the reviews of ``split`` (``aclImdb/<split>/<pos|neg>/``)."""
     return re.compile(rf"(?:^|/)aclImdb/{split}/(pos|neg)/\d+_\d+\.txt$")
 
 
@@ -272,7 +273,7 @@ def _read_imdb_folder(folder: Path, split: str) -> list[tuple[str, str, int]]:
 
 def _read_imdb_archive(split: str, data_dir) -> list[tuple[str, str, int]]:
     path = locate("imdb", data_dir)
-    pattern = _imdb_members(split)
+    pattern = imdb_member_pattern(split)
     items = []
     try:
         with tarfile.open(path, "r:gz") as archive:
@@ -286,59 +287,6 @@ def _read_imdb_archive(split: str, data_dir) -> list[tuple[str, str, int]]:
     if len(items) != IMDB_SPLIT_SIZE:
         raise DataError(f"{path}: expected {IMDB_SPLIT_SIZE} {split} reviews, found {len(items)}")
     return items
-
-
-#: The grader's hidden reviews: a fixed, stratified sample of the test split that
-#: students never see while their notebooks run for grading (see :func:`student_view`).
-HIDDEN_TEST_SIZE = 5000
-HIDDEN_TEST_SEED = 20_250_101
-
-
-def hidden_test_indices(labels: np.ndarray) -> np.ndarray:
-    """Sorted indices (into ``load_imdb("test")``) of the grader's hidden reviews."""
-    rng = np.random.default_rng(HIDDEN_TEST_SEED)
-    per_class = [
-        rng.choice(np.flatnonzero(labels == label), HIDDEN_TEST_SIZE // 2, replace=False)
-        for label in (0, 1)
-    ]
-    return np.sort(np.concatenate(per_class))
-
-
-def _extract_imdb_view(target: Path, data_dir) -> None:
-    """An extracted ``aclImdb/`` folder: all of train, the test split less the hidden reviews."""
-    done = target / "aclImdb" / ".complete"
-    if done.exists():
-        return
-    _, test_labels = load_imdb("test", data_dir)
-    members = {"train": [], "test": []}
-    with tarfile.open(locate("imdb", data_dir), "r:gz") as archive:
-        for member in archive:
-            for split, found in members.items():
-                if member.isfile() and _imdb_members(split).search(member.name):
-                    found.append((member.name, archive.extractfile(member).read()))
-    hidden = set(hidden_test_indices(test_labels).tolist())
-    members["test"].sort()
-    members["test"] = [m for index, m in enumerate(members["test"]) if index not in hidden]
-    for name, payload in members["train"] + members["test"]:
-        path = target / name[name.index("aclImdb/") :]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(payload)
-    done.touch()
-
-
-def student_view(names, target: Path, data_dir: str | os.PathLike | None = None) -> Path:
-    """A folder with what students may see of the data sets ``names`` (for the sandbox).
-
-    IMDB is exposed as an extracted ``aclImdb/`` folder without the grader's hidden
-    test reviews (:func:`hidden_test_indices`). Other data sets are copied whole.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if name == "imdb":
-            _extract_imdb_view(target, data_dir)
-        else:
-            copy_to(name, target, data_dir)
-    return target
 
 
 # --------------------------------------------------------------------------- text corpora

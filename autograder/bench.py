@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assignments import spec as specs
-from autograder.course import REPO_ROOT, ensure_venv_on_path
+from autograder.course import Course, ensure_venv_on_path
+from autograder.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,14 @@ class BenchResult:
         )
 
 
-def make_course(assignment: specs.Spec, submission: Path, copies: int, root: Path) -> Path:
+def make_course(
+    assignment: Spec, course: Course, submission: Path, copies: int, root: Path
+) -> Path:
     """A scratch course with the source notebook and ``copies`` copies of ``submission``."""
-    shutil.copytree(REPO_ROOT / "source" / assignment.id, root / "source" / assignment.id)
-    shutil.copytree(REPO_ROOT / "release" / assignment.id, root / "release" / assignment.id)
+    shutil.copytree(course.source_dir(assignment.id), root / "source" / assignment.id)
+    shutil.copytree(course.release_dir(assignment.id), root / "release" / assignment.id)
+    if (course.root / "plugins").is_dir():
+        shutil.copytree(course.root / "plugins", root / "plugins")
     (root / "nbgrader_config.py").write_text(
         "from pathlib import Path\nfrom autograder.course import configure\n"
         "configure(get_config(), Path(__file__).resolve().parent)\n"
@@ -57,12 +61,14 @@ def timed(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def run(assignment_id: str, submission: Path, copies: int, jobs: int = 1) -> BenchResult:
-    assignment = specs.load(assignment_id)
+def run(
+    assignment: Spec, course: Course, submission: Path, copies: int, jobs: int = 1
+) -> BenchResult:
+    assignment_id = assignment.id
     ensure_venv_on_path()
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="rnn-bench-") as scratch:
-        course = make_course(assignment, submission.resolve(), copies, Path(scratch))
+        course = make_course(assignment, course, submission.resolve(), copies, Path(scratch))
         timed([str(bin_dir / "nbgrader"), "generate_assignment", assignment_id, "--force"], course)
         ours_s = timed(
             [

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tomllib
 from pathlib import Path
 
-#: Notebook time limit of the demo: the sample class has a notebook that never ends.
-DEMO_TIMEOUT_S = 360
+#: The sample classes the demo grades: ``<course>/tests/files/<id>/``, each with this file.
+SAMPLE_CLASS_FILE = "sample_class.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,13 +25,40 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     from assignments.data import DataError
-    from assignments.spec import SpecError
+    from autograder.course import CourseError
+    from autograder.spec import SpecError
+    from autograder.submissions import SubmissionsError
 
     try:
         return args.handler(args)
-    except (DataError, SpecError, FileNotFoundError) as err:
+    except (DataError, SpecError, CourseError, SubmissionsError) as err:
         print(f"rnn-course: {err}", file=sys.stderr)
         return 1
+    except (CommandError, FileNotFoundError) as err:
+        print(f"rnn-course: {err}", file=sys.stderr)
+        return 2
+
+
+class CommandError(ValueError):
+    """A command was given the wrong thing; the message says what to give instead."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def course_of(args):
+    """The course folder: ``--course DIR`` or the current directory."""
+    from autograder.course import Course
+
+    return Course.find(args.course)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         metavar="DIR",
         help="local data mirror (takes priority over $RNN_COURSE_DATA and the download cache)",
+    )
+    parser.add_argument(
+        "--course",
+        metavar="DIR",
+        help="the course folder, holding nbgrader_config.py (default: the current directory)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -73,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: submitted/)",
     )
     grade.add_argument("--out", metavar="DIR", help="where results go (default: the course folder)")
-    grade.add_argument("--jobs", type=int, default=1, help="parallel workers (default 1)")
+    grade.add_argument("--jobs", type=positive_int, default=1, help="parallel workers (default 1)")
     grade.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -87,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--timeout",
-        type=int,
+        type=positive_int,
         metavar="SECONDS",
         help="time limit per notebook, instead of the assignment's own",
     )
@@ -98,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate", help="train the reference solution over seeds and write the threshold table"
     )
     calibrate.add_argument("assignment", metavar="ID")
-    calibrate.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    calibrate.add_argument(
+        "--seeds", type=positive_int, default=3, help="number of seeds (default 3)"
+    )
     calibrate.set_defaults(handler=calibrate_assignment)
 
     bench = commands.add_parser(
@@ -106,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("assignment", metavar="ID")
     bench.add_argument("submission", metavar="FOLDER", help="one submission folder")
-    bench.add_argument("--copies", type=int, default=4, help="how many copies (default 4)")
-    bench.add_argument("--jobs", type=int, default=1, help="workers for `grade` (default 1)")
+    bench.add_argument("--copies", type=positive_int, default=4, help="how many copies (default 4)")
+    bench.add_argument(
+        "--jobs", type=positive_int, default=1, help="workers for `grade` (default 1)"
+    )
     bench.set_defaults(handler=run_bench)
 
     gradescope = commands.add_parser(
@@ -126,44 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def data_verify(args) -> int:
-    from assignments import data
+    from assignments.cli import verify_data
 
-    failures = 0
-    for name in data.DATASETS:
-        try:
-            path = data.locate(name, download=False)
-            print(f"ok       {name:12} {path}")
-        except data.DataError as err:
-            failures += 1
-            print(f"FAILED   {name:12} {err}")
-    print(f"{len(data.DATASETS) - failures} of {len(data.DATASETS)} data sets verified")
-    return 1 if failures else 0
+    return verify_data()
 
 
 def data_fetch(args) -> int:
-    from assignments import data
+    from assignments.cli import fetch_data
 
-    target = Path(args.to) if args.to else data.cache_dir()
-    failures = 0
-    for name in data.DATASETS:
-        try:
-            print(f"ok       {name:12} {data.copy_to(name, target)}")
-        except data.DataError as err:
-            failures += 1
-            print(f"FAILED   {name:12} {err}")
-    return 1 if failures else 0
+    return fetch_data(Path(args.to) if args.to else None)
 
 
 def release_assignments(args) -> int:
-    from assignments import spec
     from autograder import release
 
-    ids = args.assignments or spec.available()
+    course = course_of(args)
+    ids = args.assignments or course.assignment_ids()
+    for assignment_id in ids:
+        course.spec(assignment_id)  # an unknown id fails before anything is released
     failures = 0
     for assignment_id in ids:
         try:
-            result = release.generate(assignment_id)
-        except (release.ReleaseError, spec.SpecError) as err:
+            result = release.generate(assignment_id, course)
+        except release.ReleaseError as err:
             failures += 1
             print(f"FAILED   {assignment_id}: {err}", file=sys.stderr)
             continue
@@ -173,68 +195,67 @@ def release_assignments(args) -> int:
             "no solution or hidden test leaked"
         )
     if not ids:
-        print("no assignment has a spec yet; nothing to release")
+        raise CommandError(f"no assignment has a spec in {course.root} or the package")
     return 1 if failures else 0
 
 
 def grade_assignment(args) -> int:
-    from assignments import data, spec
-    from autograder import batch, record
-    from autograder.course import REPO_ROOT
+    from autograder import batch
+    from autograder.course import Results
 
-    assignment = spec.load(args.assignment)
-    submissions = Path(args.submissions or REPO_ROOT / "submitted")
-    out = Path(args.out or REPO_ROOT).resolve()
-    view = data.student_view(assignment.datasets, data.cache_dir() / "student-view" / assignment.id)
+    course = course_of(args)
+    spec = course.spec(args.assignment)
+    submissions = Path(args.submissions) if args.submissions else course.submitted
+    results = Results(Path(args.out).resolve() if args.out else course.root)
     summary = batch.run_batch(
-        assignment.id,
-        submissions,
-        out,
+        spec,
+        course,
+        submissions.resolve(),
+        results,
         jobs=args.jobs,
         scheduler=args.scheduler,
         force=args.force,
         execute=not args.no_execute,
-        data_dir=view,
         notebook_timeout_s=args.timeout,
         progress=not args.no_progress,
     )
-    print_grades(out, assignment.id)
+    print_grades(results, spec.id)
     print(
         f"graded {len(summary.graded)}, rejected {len(summary.rejected)}, "
         f"failed {len(summary.failed)}, skipped (already graded) {len(summary.skipped)} "
         f"in {summary.seconds:.0f} s"
     )
-    print(f"gradebook: {out / 'gradebook.db'}  grades: {out / record.GRADES_FILE}")
-    print(f"feedback:  {out / 'feedback'}/<student>/{assignment.id}/feedback.html")
+    print(f"gradebook: {results.gradebook}  grades: {results.grades_csv}")
+    print(f"feedback:  {results.root / 'feedback'}/<student>/{spec.id}/feedback.html")
     return 1 if summary.failed else 0
 
 
-def print_grades(out: Path, assignment_id: str) -> None:
+def print_grades(results, assignment_id: str) -> None:
     import pandas as pd
 
-    from autograder.record import GRADES_FILE
-
-    path = out / GRADES_FILE
-    if not path.is_file():
+    if not results.grades_csv.is_file():
         return
-    grades = pd.read_csv(path)
+    grades = pd.read_csv(results.grades_csv)
     grades = grades[grades["assignment"] == assignment_id]
     print(grades[["student", "status", "total", "max"]].to_string(index=False))
 
 
 def calibrate_assignment(args) -> int:
-    import importlib
+    from autograder.calibrate import calibrate, table
 
-    solution = importlib.import_module(f"solutions.{args.assignment}")
-    table = solution.calibrate(seeds=tuple(range(args.seeds)))
-    print(table)
+    spec = course_of(args).spec(args.assignment)
+    print(table(spec, calibrate(spec, list(range(args.seeds)))))
     return 0
 
 
 def run_bench(args) -> int:
     from autograder import bench
 
-    result = bench.run(args.assignment, Path(args.submission), args.copies, args.jobs)
+    course = course_of(args)
+    folder = Path(args.submission)
+    if not folder.is_dir():
+        raise CommandError(f"{folder} is not a folder: give one submission folder")
+    result = bench.run(course.spec(args.assignment), course, folder, args.copies, args.jobs)
     print(result.report())
     return 0
 
@@ -242,37 +263,41 @@ def run_bench(args) -> int:
 def build_gradescope(args) -> int:
     from autograder import gradescope
 
-    path = gradescope.build(args.assignment, Path(args.out or f"{args.assignment}-gradescope.zip"))
+    spec = course_of(args).spec(args.assignment)
+    output = Path(args.out or f"{spec.id}-gradescope.zip").resolve()
+    if not output.parent.is_dir():
+        raise CommandError(f"cannot write {output}: the folder {output.parent} does not exist")
+    path = gradescope.build(spec, output)
     print(f"Gradescope autograder: {path} (upload it as the assignment's autograder zip)")
     return 0
 
 
 def run_demo(args) -> int:
     """Verify the data, release every assignment, grade each sample class into ``demo/``."""
-    from assignments import spec
-    from autograder.course import REPO_ROOT
-
+    course = course_of(args)
     print("== data: checking the course data sets")
     status = data_verify(args)
     print("\n== release: generating the student notebooks")
-    status |= release_assignments(argparse.Namespace(assignments=[]))
-    out = REPO_ROOT / "demo"
-    for assignment_id in spec.available():
-        sample = REPO_ROOT / "tests" / "files" / assignment_id / "submitted"
-        if not sample.is_dir():
+    status |= release_assignments(argparse.Namespace(assignments=[], course=args.course))
+    for assignment_id in course.assignment_ids():
+        sample = course.root / "tests" / "files" / assignment_id
+        if not (sample / SAMPLE_CLASS_FILE).is_file():
             continue
-        print(f"\n== grade: the sample class of {assignment_id} ({sample})")
-        print("   (first run: a few minutes, one notebook trains three models; reruns resume)")
+        with open(sample / SAMPLE_CLASS_FILE, "rb") as handle:
+            settings = tomllib.load(handle)
+        print(f"\n== grade: the sample class of {assignment_id} ({sample / 'submitted'})")
+        print(f"   ({settings['description']}; reruns resume)")
         status |= grade_assignment(
             argparse.Namespace(
+                course=args.course,
                 assignment=assignment_id,
-                submissions=str(sample),
-                out=str(out),
+                submissions=str(sample / "submitted"),
+                out=str(course.root / "demo"),
                 jobs=2,
                 scheduler=None,
                 force=False,
                 no_execute=False,
-                timeout=DEMO_TIMEOUT_S,
+                timeout=settings.get("notebook_timeout_s"),
                 no_progress=False,
             )
         )

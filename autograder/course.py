@@ -1,35 +1,198 @@
-"""The course folder (nbgrader's layout) and the nbgrader settings every stage shares."""
+"""The course folder, a grading run's output folder and a judged submission: their layouts.
+
+As in nbgrader, the course folder is the current directory (the one holding
+``nbgrader_config.py``) or the folder given with ``--course``, never the folder
+the package was installed in:
+
+    nbgrader_config.py
+    source/<id>/<notebook>          the instructor's notebook (solutions, hidden tests)
+    release/<id>/<notebook>         the student release (``rnn-course release``)
+    submitted/<student>/<id>/       submissions (nbgrader's collect layout)
+    plugins/<id>/                   assignments the course adds (optional; see autograder.spec)
+
+A grading run writes into an output folder (the course folder by default):
+
+    gradebook.db                               nbgrader's gradebook (formgrader, export)
+    grades_by_check.csv                        one row per student and assignment
+                                               (not grades.csv: `nbgrader export` writes that)
+    autograded/<student>/<id>/<notebook>       the executed notebook
+    autograded/<student>/<id>/results.json     Gradescope-style results
+    autograded/<student>/<id>/grading.json     the full outcome (used to resume)
+    feedback/<student>/<id>/feedback.html      what the student reads
+    .work/<id>/<student>/                      scratch of a submission being graded
+    .collected/<student>/<id>/                 zipped submissions, unpacked
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 COURSE_ID = "rnn-course"
+CONFIG_FILE = "nbgrader_config.py"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
+#: Never released, whatever the assignment: editor and build leftovers.
+ALWAYS_IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+
+
+class CourseError(ValueError):
+    """The course folder, or something it must hold, is missing; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course folder in nbgrader's layout."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, folder: Path | str | None = None) -> Course:
+        """The course at ``folder`` (default: the current directory); it must hold the config."""
+        root = Path(folder or Path.cwd()).resolve()
+        if not root.is_dir():
+            raise CourseError(f"course folder {root} does not exist")
+        if not (root / CONFIG_FILE).is_file():
+            raise CourseError(
+                f"{root} is not a course folder (it has no {CONFIG_FILE}): run rnn-course "
+                "in the course folder, or give it with --course DIR"
+            )
+        return cls(root)
+
+    def spec(self, assignment_id: str):
+        """The assignment's spec, looking in this course's ``plugins/`` first."""
+        from autograder import spec as specs
+
+        return specs.load(assignment_id, self.root)
+
+    def assignment_ids(self) -> list[str]:
+        from autograder import spec as specs
+
+        return specs.available(self.root)
+
+    def source_dir(self, assignment_id: str) -> Path:
+        return self.root / "source" / assignment_id
+
+    def release_dir(self, assignment_id: str) -> Path:
+        return self.root / "release" / assignment_id
+
+    def source_notebook(self, spec) -> Path:
+        path = self.source_dir(spec.id) / spec.notebook
+        if not path.is_file():
+            raise CourseError(f"{path} is missing: the course has no source of '{spec.id}'")
+        return path
+
+    def release_notebook(self, spec) -> Path:
+        path = self.release_dir(spec.id) / spec.notebook
+        if not path.is_file():
+            raise CourseError(f"{path} is missing: run `rnn-course release {spec.id}` first")
+        return path
+
+    @property
+    def submitted(self) -> Path:
+        return self.root / "submitted"
+
+
+@dataclass(frozen=True)
+class Results:
+    """The output folder of grading runs (nbgrader's layout, see the module docstring)."""
+
+    root: Path
+
+    GRADING_FILE = "grading.json"
+    GRADES_FILE = "grades_by_check.csv"
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.gradebook.resolve()}"
+
+    @property
+    def grades_csv(self) -> Path:
+        return self.root / self.GRADES_FILE
+
+    def autograded(self, student: str, assignment_id: str) -> Path:
+        return self.root / "autograded" / student / assignment_id
+
+    def feedback(self, student: str, assignment_id: str) -> Path:
+        return self.root / "feedback" / student / assignment_id
+
+    def grading_file(self, student: str, assignment_id: str) -> Path:
+        return self.autograded(student, assignment_id) / self.GRADING_FILE
+
+    def grading_files(self) -> list[Path]:
+        return sorted((self.root / "autograded").glob(f"*/*/{self.GRADING_FILE}"))
+
+    def work(self, assignment_id: str, student: str) -> Path:
+        return self.root / ".work" / assignment_id / student
+
+    @property
+    def collected(self) -> Path:
+        return self.root / ".collected"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What the run stage copied out of the sandbox for one submission: data only."""
+
+    root: Path
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    def artifact(self, relative: str) -> Path:
+        return self.artifacts / relative
+
+    @property
+    def probes(self) -> Path:
+        return self.root / "probes"
+
+    @property
+    def probe_index(self) -> Path:
+        return self.probes / "index.json"
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def run_log(self) -> Path:
+        return self.root / "run.log"
+
+    @property
+    def executed(self) -> Path:
+        return self.root / "executed.ipynb"
 
 
 def configure(c: Config, root: Path) -> Config:
-    """Apply the course's nbgrader settings to ``c`` for the course folder ``root``."""
+    """Apply the course's nbgrader settings to ``c`` for the course folder ``root``.
+
+    Releases never ship the source notebooks' jupytext twins (``<notebook>.py``,
+    which hold the solutions) nor what any assignment's spec lists under
+    ``[release] ignore`` (what running its source notebook exports), so that
+    ``nbgrader generate_assignment`` run by hand is as safe as ``rnn-course release``.
+    """
+    from autograder import spec as specs
+
+    root = Path(root)
+    twins = {f"{notebook.stem}.py" for notebook in root.glob("source/*/*.ipynb")}
+    declared = {
+        pattern
+        for assignment_id in specs.available(root)
+        for pattern in specs.load(assignment_id, root).release_ignore
+    }
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    # never released: the notebooks' jupytext twins (source/<id>/*.py hold the solutions)
-    # and what running the source notebook exports (models/)
-    c.CourseDirectory.ignore = [
-        ".ipynb_checkpoints",
-        "*.pyc",
-        "__pycache__",
-        "feedback",
-        "*.py",
-        "models",
-        "*.keras",
-    ]
+    c.CourseDirectory.ignore = [*ALWAYS_IGNORED, *sorted(twins | declared)]
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     return c

@@ -3,7 +3,7 @@
 ``rnn-course gradescope ID`` writes otter test files, one per graded notebook
 cell, in otter's exception-based format. Each test case stands for one hidden
 check and has its points; its body only asks :func:`check_passed`, which runs
-the very same hidden checks (``autograder/checks/<id>``) on what the executed
+the very same hidden checks (the assignment's plugin folder) on what the executed
 notebook exported. ``otter generate`` then packs them with a wheel of this
 project, so no test logic exists twice.
 
@@ -22,18 +22,20 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from assignments import spec as specs
-from autograder.course import REPO_ROOT, ensure_venv_on_path
+from autograder import spec as specs
+from autograder.course import Judged, ensure_venv_on_path
 from autograder.judge import CheckResult, judge
 from autograder.probes import probe_cells
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _JUDGED: dict[tuple[int, str], dict[str, CheckResult]] = {}
 
 
-def check_list(assignment_id: str) -> list[CheckResult]:
+def check_list(spec: specs.Spec) -> list[CheckResult]:
     """Every hidden check of the assignment (judged on nothing, so all fail)."""
     with tempfile.TemporaryDirectory() as empty:
-        return judge(assignment_id, Path(empty))
+        return judge(spec, Path(empty))
 
 
 def test_file(grade_cell: str, assignment_id: str, checks: list[CheckResult]) -> str:
@@ -59,12 +61,11 @@ def test_file(grade_cell: str, assignment_id: str, checks: list[CheckResult]) ->
     return "\n".join(lines) + "\n"
 
 
-def build(assignment_id: str, output: Path) -> Path:
+def build(assignment: specs.Spec, output: Path) -> Path:
     """Write ``output`` (a Gradescope autograder zip) with ``otter generate``."""
     ensure_venv_on_path()
-    assignment = specs.load(assignment_id)
     by_cell: dict[str, list[CheckResult]] = defaultdict(list)
-    for check in check_list(assignment.id):
+    for check in check_list(assignment):
         by_cell[check.grade_cell].append(check)
     output = output.resolve()
     with tempfile.TemporaryDirectory(prefix="rnn-gradescope-") as scratch:
@@ -73,23 +74,11 @@ def build(assignment_id: str, output: Path) -> Path:
         tests.mkdir()
         for grade_cell, checks in sorted(by_cell.items()):
             (tests / f"{grade_cell}.py").write_text(test_file(grade_cell, assignment.id, checks))
-        shutil.rmtree(REPO_ROOT / "build", ignore_errors=True)  # no stale files in the wheel
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "-q",
-                "--no-deps",
-                "-w",
-                str(work),
-                str(REPO_ROOT),
-            ],
-            check=True,
+        # both distributions: the student package first, then the grader that requires it
+        wheels = [build_wheel(PROJECT_ROOT / "assignments", work), build_wheel(PROJECT_ROOT, work)]
+        (work / "requirements.txt").write_text(
+            "".join(f"/autograder/source/files/{wheel.name}\n" for wheel in wheels)
         )
-        wheel = next(work.glob("rnn_course-*.whl"))
-        (work / "requirements.txt").write_text(f"/autograder/source/files/{wheel.name}\n")
         subprocess.run(
             [
                 str(Path(sys.executable).parent / "otter"),
@@ -104,13 +93,24 @@ def build(assignment_id: str, output: Path) -> Path:
                 "--no-config",
                 "--output-path",
                 str(output),
-                wheel.name,
+                *(wheel.name for wheel in wheels),
             ],
             cwd=work,
             check=True,
             stdout=subprocess.DEVNULL,
         )
     return output
+
+
+def build_wheel(project: Path, target: Path) -> Path:
+    """A wheel of the distribution at ``project``, built into ``target`` (no stale build files)."""
+    shutil.rmtree(project / "build", ignore_errors=True)
+    before = set(target.glob("*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(target), str(project)],
+        check=True,
+    )
+    return (set(target.glob("*.whl")) - before).pop()
 
 
 def check_passed(env: dict, assignment_id: str, check_name: str) -> None:
@@ -122,24 +122,25 @@ def check_passed(env: dict, assignment_id: str, check_name: str) -> None:
     """
     key = (id(env), assignment_id)
     if key not in _JUDGED:
-        judged = _judged_in_place(env, assignment_id)
-        _JUDGED[key] = {check.name: check for check in judge(assignment_id, judged)}
+        spec = specs.load(assignment_id)
+        judged = _judged_in_place(env, spec)
+        _JUDGED[key] = {check.name: check for check in judge(spec, judged.root)}
     result = _JUDGED[key][check_name]
     if result.points < result.max_points:
         raise AssertionError(result.message)
 
 
-def _judged_in_place(env: dict, assignment_id: str) -> Path:
+def _judged_in_place(env: dict, assignment: specs.Spec) -> Judged:
     """A judge folder made from the current directory (where the notebook ran) and ``env``."""
-    assignment = specs.load(assignment_id)
-    judged = Path(tempfile.mkdtemp(prefix="rnn-judged-"))
+    judged = Judged(Path(tempfile.mkdtemp(prefix="rnn-judged-")))
     for relative in assignment.artifact_paths.values():
         source = Path.cwd() / relative
         if source.is_file() and not source.is_symlink():
-            (judged / "artifacts" / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, judged / "artifacts" / relative)
-    probes = judged / "probes"
-    for cell in probe_cells(assignment.probes, str(probes), assignment.limits.cell_timeout_s):
+            judged.artifact(relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, judged.artifact(relative))
+    for cell in probe_cells(
+        assignment.probes, str(judged.probes), assignment.limits.cell_timeout_s
+    ):
         exec(cell, env)  # the probe cell, as the run stage executes it in the student's kernel
-    (judged / "run.json").write_text(json.dumps({"status": "ok", "message": "otter run"}))
+    judged.run_json.write_text(json.dumps({"status": "ok", "message": "otter run"}))
     return judged

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import nbformat
 
-from assignments.spec import Spec
+from autograder.spec import Spec
+from autograder.submissions import submitted_files
 
 MB = 1024 * 1024
-SKIPPED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 
 
 class IntakeError(RuntimeError):
@@ -192,15 +192,6 @@ def _copy_cell(cell, cell_id):
     else:
         copy.pop("id", None)
     return copy
-
-
-def submitted_files(submission: Path):
-    for path in sorted(submission.rglob("*")):
-        relative = path.relative_to(submission)
-        if any(part in SKIPPED_DIRS for part in relative.parts):
-            continue
-        if path.is_file() and not path.is_symlink():
-            yield path
 
 
 def copy_submission(submission: Path, scratch: Path, skip: Path) -> None:

@@ -1,11 +1,11 @@
 """Stage 3, judge (trusted, no student code): run the hidden checks as pytest tests.
 
-The hidden checks of an assignment are the pytest files in
-``autograder/checks/<id>/check_*.py``. Each check carries ``@pytest.mark.points(N)`` and
+The hidden checks of an assignment are the pytest files ``check_*.py`` of its
+plugin folder (:mod:`autograder.spec`). Each check carries ``@pytest.mark.points(N)`` and
 ``@pytest.mark.grade_cell("<grade_id>")``: its points count towards that
 autograded cell of the notebook in the gradebook. The checks read only data
 that crossed the sandbox boundary (``.keras`` loaded with ``safe_mode=True``,
-JSON, ``.npz`` without pickle), through the fixtures of ``checks/conftest.py``.
+JSON, ``.npz`` without pickle), through the fixtures of :mod:`autograder.fixtures`.
 
 A student sees each check's title (its docstring's first line), points and
 failure message, never its source: assertions are not rewritten, tracebacks
@@ -21,11 +21,9 @@ from pathlib import Path
 
 import pytest
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+from autograder.spec import BUILTIN_PLUGINS, Spec
 
-#: Objects kept for the life of a grading worker (hidden data, reference outputs),
-#: so that every submission a worker judges reuses them.
-WORKER_CACHE: dict = {}
+CHECKS_INI = BUILTIN_PLUGINS / "pytest.ini"
 
 
 @dataclass(frozen=True)
@@ -94,28 +92,28 @@ class _Collector:
             self.errors.append(f"{report.nodeid}: {report.longreprtext}")
 
 
-def judge(
-    assignment_id: str, judged_dir: Path, checks_root: Path = CHECKS_DIR
-) -> list[CheckResult]:
-    """Run the hidden checks of ``assignment_id`` on the run-stage output ``judged_dir``."""
-    checks = checks_root / assignment_id
-    if not checks.is_dir():
-        raise JudgeError(f"no hidden checks for '{assignment_id}' in {checks}")
+def judge(spec: Spec, judged_dir: Path) -> list[CheckResult]:
+    """Run the hidden checks of ``spec`` on the run-stage output ``judged_dir``."""
+    checks = spec.folder
+    if not any(checks.glob("check_*.py")):
+        raise JudgeError(f"no hidden checks (check_*.py) for '{spec.id}' in {checks}")
     collector = _Collector()
     args = [
         str(checks),
-        "--rootdir",
-        str(checks_root),
+        "--rootdir",  # check modules are named <id>.check_*: two assignments' never collide
+        str(checks.parent),
         "-c",
-        str(CHECKS_DIR / "pytest.ini"),
+        str(CHECKS_INI),
         "-p",
         "no:cacheprovider",
+        "-p",
+        "autograder.fixtures",
         "--assert=plain",
         "--import-mode=importlib",
         "-q",
         "--no-header",
         f"--submission={judged_dir}",
-        f"--assignment={assignment_id}",
+        f"--assignment-folder={checks}",
     ]
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):

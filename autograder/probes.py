@@ -16,7 +16,7 @@ import re
 import string
 from collections.abc import Sequence
 
-from assignments.spec import Probe
+from autograder.spec import Probe
 
 PROBE_DIR = ".probes"
 INDEX_FILE = "index.json"

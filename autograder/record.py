@@ -1,16 +1,7 @@
 """Stage 4, record (trusted): gradebook, grades CSV, feedback HTML, results.json.
 
 Everything a grading run writes lives under one output folder (by default the
-course folder), in nbgrader's layout:
-
-    gradebook.db                               nbgrader's gradebook (formgrader, export)
-    grades_by_check.csv                        one row per student and assignment
-                                               (not grades.csv: `nbgrader export` writes that)
-    autograded/<student>/<id>/<notebook>       the executed notebook
-    autograded/<student>/<id>/results.json     Gradescope-style results
-    autograded/<student>/<id>/grading.json     the full outcome (used to resume)
-    feedback/<student>/<id>/feedback.html      what the student reads
-
+course folder), in nbgrader's layout (:class:`autograder.course.Results`).
 Each file is written atomically (a temporary file renamed into place) as soon
 as a submission is judged, so a killed batch loses nothing it had recorded.
 """
@@ -29,8 +20,9 @@ from pathlib import Path
 
 import nbformat
 
-GRADING_FILE = "grading.json"
-GRADES_FILE = "grades_by_check.csv"
+from autograder.course import Results
+from autograder.spec import Curves
+from autograder.task import Outcome
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -40,81 +32,77 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     os.replace(partial, path)
 
 
-def submission_dir(out: Path, kind: str, student: str, assignment_id: str) -> Path:
-    return out / kind / student / assignment_id
-
-
-def recorded(out: Path, student: str, assignment_id: str) -> dict | None:
+def recorded(results: Results, student: str, assignment_id: str) -> Outcome | None:
     """The outcome recorded earlier for this student, if any."""
-    path = submission_dir(out, "autograded", student, assignment_id) / GRADING_FILE
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return Outcome.from_json(
+            json.loads(results.grading_file(student, assignment_id).read_text())
+        )
+    except (OSError, ValueError, TypeError):
         return None
 
 
-def record(out: Path, outcome: dict, source_notebook: Path, executed: Path | None) -> None:
+def record(results: Results, outcome: Outcome, source_notebook: Path) -> None:
     """Write every output of one judged submission; the grading file goes last."""
-    student, assignment_id = outcome["student"], outcome["assignment"]
-    graded = submission_dir(out, "autograded", student, assignment_id)
-    if executed is not None and executed.is_file():
-        atomic_write(graded / source_notebook.name, executed.read_bytes())
+    graded = results.autograded(outcome.student, outcome.assignment)
+    if outcome.executed is not None and outcome.executed.is_file():
+        atomic_write(graded / source_notebook.name, outcome.executed.read_bytes())
     atomic_write(graded / "results.json", json.dumps(gradescope_results(outcome), indent=2))
-    feedback = submission_dir(out, "feedback", student, assignment_id) / "feedback.html"
-    atomic_write(feedback, feedback_html(outcome))
-    write_gradebook(out, outcome, source_notebook)
-    atomic_write(graded / GRADING_FILE, json.dumps(outcome, indent=2, sort_keys=True))
-    write_grades_csv(out)
+    manual = manual_points(source_notebook)
+    feedback = results.feedback(outcome.student, outcome.assignment) / "feedback.html"
+    atomic_write(feedback, feedback_html(outcome, manual))
+    write_gradebook(results, outcome, source_notebook)
+    atomic_write(
+        results.grading_file(outcome.student, outcome.assignment),
+        json.dumps(outcome.to_json(), indent=2, sort_keys=True),
+    )
+    write_grades_csv(results)
 
 
 # --------------------------------------------------------------------------- gradebook
 
 
-def register_assignment(out: Path, assignment_id: str, source_notebook: Path) -> None:
+def register_assignment(results: Results, assignment_id: str, source_notebook: Path) -> None:
     """Register the assignment, notebook and grade cells (nbgrader SaveCells)."""
     from nbgrader.preprocessors import SaveCells
 
     from autograder.course import ensure_venv_on_path
 
     ensure_venv_on_path()
-    out.mkdir(parents=True, exist_ok=True)
+    results.root.mkdir(parents=True, exist_ok=True)
     notebook = nbformat.read(source_notebook, as_version=4)
     resources = {
         "nbgrader": {
-            "db_url": db_url(out),
+            "db_url": results.db_url,
             "assignment": assignment_id,
             "notebook": source_notebook.stem,
         }
     }
-    with _gradebook(out) as gradebook:
+    with _gradebook(results) as gradebook:
         gradebook.update_or_create_assignment(assignment_id)
     SaveCells().preprocess(notebook, resources)
 
 
-def db_url(out: Path) -> str:
-    return f"sqlite:///{Path(out).resolve() / 'gradebook.db'}"
-
-
 @contextlib.contextmanager
-def _gradebook(out: Path):
+def _gradebook(results: Results):
     """nbgrader's Gradebook, without the SQLAlchemy warnings its own code triggers."""
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)
-        with Gradebook(db_url(out)) as gradebook:
+        with Gradebook(results.db_url) as gradebook:
             yield gradebook
 
 
-def write_gradebook(out: Path, outcome: dict, source_notebook: Path) -> None:
+def write_gradebook(results: Results, outcome: Outcome, source_notebook: Path) -> None:
     """Set the auto score of each graded cell from the checks that count towards it."""
     scores = cell_scores(outcome)
-    with _gradebook(out) as gradebook:
-        gradebook.update_or_create_student(outcome["student"])
-        gradebook.update_or_create_submission(outcome["assignment"], outcome["student"])
+    with _gradebook(results) as gradebook:
+        gradebook.update_or_create_student(outcome.student)
+        gradebook.update_or_create_submission(outcome.assignment, outcome.student)
         submission = gradebook.find_submission_notebook(
-            source_notebook.stem, outcome["assignment"], outcome["student"]
+            source_notebook.stem, outcome.assignment, outcome.student
         )
         for grade in submission.grades:
             if grade.name in scores:
@@ -125,51 +113,61 @@ def write_gradebook(out: Path, outcome: dict, source_notebook: Path) -> None:
         gradebook.db.commit()
 
 
-def cell_scores(outcome: dict) -> dict[str, float]:
+def cell_scores(outcome: Outcome) -> dict[str, float]:
     scores: dict[str, float] = defaultdict(float)
-    for check in outcome["checks"]:
-        scores[check["grade_cell"]] += check["points"]
+    for check in outcome.checks:
+        scores[check.grade_cell] += check.points
     return dict(scores)
+
+
+def manual_points(source_notebook: Path) -> float:
+    """Points of the cells graded by hand (answer cells with points: nbgrader's manual grading)."""
+    notebook = nbformat.read(source_notebook, as_version=4)
+    return sum(
+        float(meta.get("points", 0))
+        for cell in notebook.cells
+        if (meta := cell.metadata.get("nbgrader", {})).get("grade") and meta.get("solution")
+    )
 
 
 # --------------------------------------------------------------------------- tables
 
 
-def write_grades_csv(out: Path) -> None:
-    """:data:`GRADES_FILE`: a row per student and assignment, a column per check, total, max."""
+def write_grades_csv(results: Results) -> None:
+    """The grades CSV: a row per student and assignment, a column per check, total, max."""
     import pandas as pd
 
     rows = []
-    for path in sorted((out / "autograded").glob(f"*/*/{GRADING_FILE}")):
-        outcome = json.loads(path.read_text())
+    for path in results.grading_files():
+        outcome = Outcome.from_json(json.loads(path.read_text()))
         row = {
-            "student": outcome["student"],
-            "assignment": outcome["assignment"],
-            "status": outcome["status"],
-            "total": outcome["score"],
-            "max": outcome["max_score"],
+            "student": outcome.student,
+            "assignment": outcome.assignment,
+            "status": outcome.status,
+            "total": outcome.score,
+            "max": outcome.max_score,
         }
-        row.update({check["name"]: check["points"] for check in outcome["checks"]})
+        row.update({check.name: check.points for check in outcome.checks})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    atomic_write(out / GRADES_FILE, frame.to_csv(index=False))
+    atomic_write(results.grades_csv, frame.to_csv(index=False))
 
 
-def gradescope_results(outcome: dict) -> dict:
+def gradescope_results(outcome: Outcome) -> dict:
     """The Gradescope autograder ``results.json`` of one submission."""
     return {
-        "score": outcome["score"],
-        "output": "\n".join([outcome["message"], *outcome["notes"]]).strip(),
+        "score": outcome.score,
+        "output": "\n".join([outcome.message, *outcome.notes]).strip(),
         "tests": [
             {
-                "name": check["title"],
-                "number": check["grade_cell"],
-                "score": check["points"],
-                "max_score": check["max_points"],
-                "output": check["message"],
+                "name": check.title,
+                "number": check.grade_cell,
+                "score": check.points,
+                "max_score": check.max_points,
+                "output": check.message,
                 "visibility": "visible",
             }
-            for check in outcome["checks"]
+            for check in outcome.checks
         ],
     }
 
@@ -177,35 +175,41 @@ def gradescope_results(outcome: dict) -> dict:
 # --------------------------------------------------------------------------- feedback
 
 
-def feedback_html(outcome: dict) -> str:
+def feedback_html(outcome: Outcome, manual_points: float = 0) -> str:
     """A self-contained page: the score, what happened, each check, the learning curves."""
     esc = html.escape
     rows = []
-    for check in outcome["checks"]:
-        mark = "pass" if check["points"] == check["max_points"] else "fail"
+    for check in outcome.checks:
+        mark = "pass" if check.passed else "fail"
         rows.append(
-            f'<tr class="{mark}"><td>{esc(check["grade_cell"])}</td><td>{esc(check["title"])}</td>'
-            f"<td>{check['points']:g} / {check['max_points']:g}</td>"
-            f"<td>{esc(check['message'])}</td></tr>"
+            f'<tr class="{mark}"><td>{esc(check.grade_cell)}</td><td>{esc(check.title)}</td>'
+            f"<td>{check.points:g} / {check.max_points:g}</td>"
+            f"<td>{esc(check.message)}</td></tr>"
         )
-    notes = "".join(f"<li>{esc(note)}</li>" for note in outcome["notes"])
-    curves = outcome.get("learning_curves")
+    notes = "".join(f"<li>{esc(note)}</li>" for note in outcome.notes)
+    manual = (
+        f"<p>Autograded checks only; the answers graded by hand ({manual_points:g} points) "
+        "are added later.</p>"
+        if manual_points
+        else ""
+    )
+    curves = outcome.learning_curves
     plot = (
         f'<h2>Your learning curves</h2><img alt="learning curves" src="{curves}">' if curves else ""
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Feedback: {esc(outcome["assignment"])} for {esc(outcome["student"])}</title>
+<title>Feedback: {esc(outcome.assignment)} for {esc(outcome.student)}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
 table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical-align: top; }}
 tr.pass td:nth-child(3) {{ color: #1a7f37; }} tr.fail td:nth-child(3) {{ color: #cf222e; }}
 </style></head><body>
-<h1>{esc(outcome["assignment"])}: {outcome["score"]:g} / {outcome["max_score"]:g}</h1>
-<p>Student: {esc(outcome["student"])}. {esc(outcome["message"])}</p>
+<h1>{esc(outcome.assignment)}: {outcome.score:g} / {outcome.max_score:g}</h1>
+<p>Student: {esc(outcome.student)}. {esc(outcome.message)}</p>
 {f"<ul>{notes}</ul>" if notes else ""}
-<p>Autograded checks only; the written report is graded by hand and added later.</p>
+{manual}
 <table><tr><th>part</th><th>check</th><th>points</th><th>message</th></tr>
 {"".join(rows)}
 </table>
@@ -214,30 +218,32 @@ tr.pass td:nth-child(3) {{ color: #1a7f37; }} tr.fail td:nth-child(3) {{ color: 
 """
 
 
-def learning_curves_png(history: dict) -> str | None:
-    """A data URL of the loss/accuracy curves in a Keras-style history document."""
+def learning_curves_png(history: dict, curves: Curves) -> str | None:
+    """A data URL of the declared curves (training solid, validation dashed) of each model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metrics = curves.metrics
     models = {
-        name: curves
-        for name, curves in history.items()
-        if isinstance(curves, dict) and isinstance(curves.get("loss"), list)
+        name: series
+        for name, series in history.items()
+        if isinstance(series, dict) and any(isinstance(series.get(m), list) for m in metrics)
     }
     if not models:
         return None
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for name, curves in models.items():
-        for axis, key in zip(axes, ("loss", "accuracy"), strict=True):
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    axes = axes[0]
+    for name, series in models.items():
+        for axis, key in zip(axes, metrics, strict=True):
             for prefix, style in (("", "-"), ("val_", "--")):
-                values = curves.get(prefix + key)
+                values = series.get(prefix + key)
                 if isinstance(values, list) and values:
                     axis.plot(
                         range(1, len(values) + 1), values, style, label=f"{name} {prefix}{key}"
                     )
-    for axis, key in zip(axes, ("loss", "accuracy"), strict=True):
+    for axis, key in zip(axes, metrics, strict=True):
         axis.set_xlabel("epoch")
         axis.set_title(key)
         axis.legend(fontsize=7)

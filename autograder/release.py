@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import REPO_ROOT, nbgrader_api
+from autograder.course import Course, nbgrader_api
 
 MARKERS = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS|MARK SCHEME)")
 REGION = re.compile(r"^\s*#+ BEGIN (SOLUTION|HIDDEN TESTS)\s*$(.*?)^\s*#+ END \1\s*$", re.M | re.S)
@@ -33,14 +33,13 @@ class Release:
     notebooks: tuple[Path, ...]
 
 
-def generate(assignment_id: str, course_root: Path = REPO_ROOT) -> Release:
+def generate(assignment_id: str, course: Course) -> Release:
     """Write ``release/<assignment_id>/`` from ``source/`` and prove it leaks nothing."""
-    course_root = Path(course_root).resolve()
-    source = course_root / "source" / assignment_id
+    source = course.source_dir(assignment_id)
     if not any(source.glob("*.ipynb")):
         raise ReleaseError(f"no source notebook in {source}")
-    result = nbgrader_api(course_root).generate_assignment(assignment_id, force=True)
-    folder = course_root / "release" / assignment_id
+    result = nbgrader_api(course.root).generate_assignment(assignment_id, force=True)
+    folder = course.release_dir(assignment_id)
     if not result["success"]:
         raise ReleaseError(
             f"nbgrader generate_assignment {assignment_id} failed:\n"

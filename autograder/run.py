@@ -30,9 +30,10 @@ from typing import Any
 
 import nbformat
 
-from assignments.spec import Limits, Probe
 from autograder import probes as probing
 from autograder import sandbox
+from autograder.course import Judged
+from autograder.spec import Limits, Probe
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def run_submission(
     execute: bool = True,
 ) -> RunResult:
     """Run ``scratch/<notebook.name>`` in the sandbox and collect its results into ``out_dir``."""
-    scratch, out_dir = scratch.resolve(), out_dir.resolve()
-    _clear(out_dir, OUTPUTS)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch, judged = scratch.resolve(), Judged(out_dir.resolve())
+    _clear(judged.root, OUTPUTS)
+    judged.root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     if not execute:
         result = RunResult(
@@ -101,17 +102,17 @@ def run_submission(
             0.0,
         )
     else:
-        result = _execute(notebook.name, scratch, out_dir, limits, probes, data_dir)
-    result.notes += _export_artifacts(scratch, out_dir, artifacts, limits)
+        result = _execute(notebook.name, scratch, judged, limits, probes, data_dir)
+    result.notes += _export_artifacts(scratch, judged, artifacts, limits)
     result.duration_s = round(time.monotonic() - started, 2)
-    (out_dir / "run.json").write_text(json.dumps(result.to_json(), indent=2))
+    judged.run_json.write_text(json.dumps(result.to_json(), indent=2))
     return result
 
 
 def _execute(
     name: str,
     scratch: Path,
-    out_dir: Path,
+    judged: Judged,
     limits: Limits,
     probes: Sequence[Probe],
     data_dir: Path | None,
@@ -136,13 +137,13 @@ def _execute(
     outcome = sandbox.run_driver(
         job, scratch=scratch, limits=limits, hard_timeout_s=hard_timeout, data_dir=data_dir
     )
-    (out_dir / "run.log").write_text(
+    judged.run_log.write_text(
         f"isolation={outcome.isolation} exit={outcome.returncode} killed={outcome.killed} "
         f"peak_memory_mb={outcome.peak_memory_mb:.0f} peak_processes={outcome.peak_processes}\n"
         + outcome.log
     )
     report = _read_report(scratch)
-    nb, truncated = _export_notebook(scratch, out_dir, limits)
+    nb, truncated = _export_notebook(scratch, judged, limits)
     cell_errors = _cell_errors(nb) if nb is not None else []
     status, message = _verdict(outcome, report, cell_errors, limits)
     return RunResult(
@@ -151,7 +152,7 @@ def _execute(
         isolation=outcome.isolation,
         duration_s=outcome.duration_s,
         cell_errors=cell_errors,
-        probes=_export_probes(scratch, out_dir, probes, limits, _probe_gap(status, report)),
+        probes=_export_probes(scratch, judged, probes, limits, _probe_gap(status, report)),
         output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
     )
 
@@ -302,7 +303,7 @@ def _read_report(scratch: Path) -> dict:
 # --------------------------------------------------------------------------- exports
 
 
-def _export_notebook(scratch: Path, out_dir: Path, limits: Limits) -> tuple[Any, bool]:
+def _export_notebook(scratch: Path, judged: Judged, limits: Limits) -> tuple[Any, bool]:
     """Parse, cap and write the executed notebook; (notebook or None, truncated)."""
     cap = (limits.max_output_mb + limits.max_notebook_mb) * MB
     fd = _open_inside(scratch, f"{GRADER_DIR}/executed.ipynb")
@@ -318,7 +319,7 @@ def _export_notebook(scratch: Path, out_dir: Path, limits: Limits) -> tuple[Any,
         log.warning("executed notebook unreadable: %s", err)
         return None, False
     truncated = _cap_outputs(nb, limits.max_output_mb * MB)
-    nbformat.write(nb, str(out_dir / "executed.ipynb"))
+    nbformat.write(nb, str(judged.executed))
     return nb, truncated
 
 
@@ -365,14 +366,14 @@ def _cell_errors(nb: Any) -> list[dict]:
 
 
 def _export_probes(
-    scratch: Path, out_dir: Path, probes: Sequence[Probe], limits: Limits, gap: str
+    scratch: Path, judged: Judged, probes: Sequence[Probe], limits: Limits, gap: str
 ) -> dict[str, dict]:
     """Copy each probe's file out and write ``probes/index.json``."""
     if not probes:
         return {}
     index = _read_json(scratch, f"{probing.PROBE_DIR}/{probing.INDEX_FILE}")
     index = index if isinstance(index, dict) else {}
-    folder = out_dir / "probes"
+    folder = judged.probes
     folder.mkdir(exist_ok=True)
     results, budget = {}, limits.max_artifacts_mb * MB
     for probe in probes:
@@ -396,12 +397,12 @@ def _export_probes(
             else:
                 budget -= size
                 results[probe.name] = {"ok": True, "error": None, "file": filename}
-    (folder / probing.INDEX_FILE).write_text(json.dumps(results, indent=2))
+    judged.probe_index.write_text(json.dumps(results, indent=2))
     return results
 
 
 def _export_artifacts(
-    scratch: Path, out_dir: Path, artifacts: Mapping[str, str], limits: Limits
+    scratch: Path, judged: Judged, artifacts: Mapping[str, str], limits: Limits
 ) -> list[str]:
     """Copy the declared artifacts (regular files only) within the size cap; notes on refusals."""
     notes, budget = [], limits.max_artifacts_mb * MB
@@ -415,7 +416,7 @@ def _export_artifacts(
                 f"artifacts may take {limits.max_artifacts_mb} MB in all."
             )
             continue
-        copied = _copy_inside(scratch, rel, out_dir / "artifacts" / rel, budget)
+        copied = _copy_inside(scratch, rel, judged.artifact(rel), budget)
         if copied is not None:
             budget -= copied
     return notes

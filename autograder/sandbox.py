@@ -3,7 +3,9 @@
 Isolation is bubblewrap where it works: every namespace unshared (no network,
 own PIDs), uid/gid 65534, capabilities dropped, a read-only view of the system
 (``/usr``, a few files of ``/etc``, the Python prefix, the virtual environment
-and the student-facing ``assignments/`` package) on a read-only root, a private ``/tmp``, the
+and the student package ``assignments/``, never the grader's packages: where
+those are installed inside the virtual environment an empty tmpfs hides them)
+on a read-only root, a private ``/tmp``, the
 scratch folder as the only writable place and, read-only, the data mirror and
 the grader's job folder (``/run/rnn-grader``). Where bubblewrap is missing or
 fails its self-test the driver runs as a plain subprocess with rlimits, and a
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -39,13 +42,14 @@ from typing import IO
 import psutil
 
 from assignments.data import MIRROR_ENV
-from assignments.spec import ASSIGNMENTS_DIR, Limits
+from autograder.spec import STUDENT_PACKAGE, Limits
 
 log = logging.getLogger(__name__)
 
 ISOLATION_ENV = "RNN_COURSE_SANDBOX"
 DRIVER = Path(__file__).with_name("sandbox_driver.py")
 JOB_MOUNT = "/run/rnn-grader"
+GRADER_PACKAGES = ("autograder", "solutions")
 SANDBOX_UID = 65534
 WATCH_INTERVAL_S = 0.25
 LOG_CAP_BYTES = 256 * 1024
@@ -210,8 +214,12 @@ def bwrap_argv(
         "--tmpfs",
         "/tmp",
     ]
-    for path in (Path(sys.base_prefix), Path(sys.prefix), ASSIGNMENTS_DIR):
+    mounted = (Path(sys.base_prefix), Path(sys.prefix), STUDENT_PACKAGE)
+    for path in mounted:
         argv += ["--ro-bind", str(path.resolve()), str(path)]
+    for hidden in grader_packages():
+        if any(hidden.is_relative_to(path.resolve()) for path in mounted):
+            argv += ["--tmpfs", str(hidden)]
     argv += ["--bind", str(scratch), str(scratch)]
     if data_dir is not None:
         argv += ["--ro-bind", str(data_dir), str(data_dir)]
@@ -228,6 +236,16 @@ def bwrap_argv(
     for key, value in env.items():
         argv += ["--setenv", key, value]
     return [*argv, "--", *command]
+
+
+def grader_packages() -> list[Path]:
+    """The folders of the grader's own packages (engine, hidden checks, solutions)."""
+    folders = []
+    for name in GRADER_PACKAGES:
+        found = importlib.util.find_spec(name)
+        if found is not None and found.submodule_search_locations:
+            folders += [Path(p).resolve() for p in found.submodule_search_locations]
+    return folders
 
 
 def _write_job_files(job_dir: Path, job: dict) -> None:

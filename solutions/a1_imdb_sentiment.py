@@ -2,10 +2,8 @@
 
 The notebook's solution cells run the same code as :func:`make_vectorizer`,
 :func:`build_model` and :func:`train_model`. The judge compares the probes of a
-student's ``build_model`` with :func:`build_model`; :func:`calibrate` trains the
-reference over several seeds and writes the thresholds of the hidden checks:
-
-    python -m solutions.a1_imdb_sentiment calibrate --seeds 3
+student's ``build_model`` with :func:`build_model`; the assignment's plugin
+trains :func:`train_all` over seeds for ``rnn-course calibrate a1_imdb_sentiment``.
 
 Submissions for tests: :func:`train_reference` (a correct one; ``quick=True`` for a
 short training), :func:`weak_submission` (barely trained models) and
@@ -14,12 +12,8 @@ short training), :func:`weak_submission` (barely trained models) and
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import json
 import shutil
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -33,9 +27,6 @@ from assignments.a1_imdb_sentiment.helpers import (
 )
 from assignments.data import load_imdb
 
-ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT_DIR = ROOT / "assignments" / "a1_imdb_sentiment"
-CHECKS_CONFTEST = ROOT / "autograder" / "checks" / "a1_imdb_sentiment" / "conftest.py"
 RECURRENT = {
     "simple_rnn": keras.layers.SimpleRNN,
     "lstm": keras.layers.LSTM,
@@ -149,121 +140,3 @@ def swap_models(models_dir: str | Path, swaps=(("gru", "lstm"),)) -> None:
     folder = Path(models_dir)
     for source, target in swaps:
         shutil.copyfile(folder / f"{source}.keras", folder / f"{target}.keras")
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-def checks_module():
-    """The hidden checks' conftest module (hidden sample and the judge's accuracy)."""
-    spec = importlib.util.spec_from_file_location("a1_imdb_sentiment_judge", CHECKS_CONFTEST)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def calibrate(seeds=(0, 1, 2), out_dir: str | Path = ASSIGNMENT_DIR, margin: float = 0.03) -> dict:
-    """Train the reference per seed, score it like the judge, write calibration.json/.md."""
-    checks = checks_module()
-    texts, labels = checks.hidden_sample()
-    runs = []
-    for seed in seeds:
-        _, models, histories = train_all(seed, FULL)
-        for cell_type in CELL_TYPES:
-            probabilities = checks.predict_probabilities(models[cell_type], texts)
-            runs.append(
-                {
-                    "seed": seed,
-                    "model": cell_type,
-                    "accuracy": checks.accuracy(probabilities, labels),
-                    "epochs": len(histories[cell_type]["loss"]),
-                    "seconds_per_epoch": round(histories[cell_type]["seconds_per_epoch"], 2),
-                }
-            )
-            print(json.dumps(runs[-1]), flush=True)
-    baselines = _baselines(checks, texts, labels)
-    thresholds = {}
-    for cell_type in CELL_TYPES:
-        worst = min(r["accuracy"] for r in runs if r["model"] == cell_type)
-        target = round(worst - margin, 3)
-        basic = round((target + max(baselines.values())) / 2, 3)
-        assert basic >= max(baselines.values()) + 0.1, (cell_type, basic, baselines)
-        thresholds[f"accuracy_{cell_type}"] = target
-        thresholds[f"accuracy_basic_{cell_type}"] = basic
-    result = {
-        "thresholds": thresholds,
-        "margin": margin,
-        "hidden_sample_size": len(labels),
-        "config": asdict(FULL),
-        "baselines": baselines,
-        "runs": runs,
-    }
-    out = Path(out_dir)
-    (out / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "calibration.md").write_text(_table(result))
-    return result
-
-
-def _baselines(checks, texts, labels) -> dict[str, float]:
-    """Accuracy of predicting the majority class and of untrained models."""
-    majority = float(np.mean(labels == np.bincount(labels).argmax()))
-    baselines = {"majority_class": majority}
-    train_texts, _ = load_imdb("train")
-    vectorizer = make_vectorizer(train_texts, FULL.vocab_size, FULL.seq_len)
-    for cell_type in CELL_TYPES:
-        keras.utils.set_random_seed(0)
-        model = build_model(cell_type, FULL.vocab_size, FULL.embedding_dim, FULL.units)
-        probabilities = checks.predict_probabilities(end_to_end(vectorizer, model), texts)
-        baselines[f"untrained_{cell_type}"] = checks.accuracy(probabilities, labels)
-    return baselines
-
-
-def _table(result: dict) -> str:
-    lines = [
-        "# Calibration of assignment 1 (IMDB sentiment)",
-        "",
-        f"Reference solution ({result['config']}) trained with seeds "
-        f"{sorted({r['seed'] for r in result['runs']})}, scored by the judge on the hidden "
-        f"sample ({result['hidden_sample_size']} test reviews, stratified). "
-        f"Target threshold = worst seed - margin {result['margin']}; basic tier = halfway "
-        "between the best baseline and the target.",
-        "",
-        "| model | accuracy mean | min | max | epochs | s/epoch | target threshold | basic tier |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for cell_type in CELL_TYPES:
-        runs = [r for r in result["runs"] if r["model"] == cell_type]
-        acc = [r["accuracy"] for r in runs]
-        lines.append(
-            f"| {cell_type} | {np.mean(acc):.4f} | {min(acc):.4f} | {max(acc):.4f} "
-            f"| {np.mean([r['epochs'] for r in runs]):.1f} "
-            f"| {np.mean([r['seconds_per_epoch'] for r in runs]):.1f} "
-            f"| {result['thresholds'][f'accuracy_{cell_type}']:.3f} "
-            f"| {result['thresholds'][f'accuracy_basic_{cell_type}']:.3f} |"
-        )
-    lines += ["", "| baseline | accuracy |", "|---|---|"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in result["baselines"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m solutions.a1_imdb_sentiment")
-    commands = parser.add_subparsers(dest="command", required=True)
-    cal = commands.add_parser("calibrate", help="train over seeds, write calibration.json/.md")
-    cal.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
-    cal.add_argument("--out-dir", default=str(ASSIGNMENT_DIR))
-    ref = commands.add_parser("reference", help="train and export a reference submission")
-    ref.add_argument("--seed", type=int, default=0)
-    ref.add_argument("--out-dir", default="models")
-    ref.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    if args.command == "calibrate":
-        print(_table(calibrate(tuple(range(args.seeds)), args.out_dir)))
-    else:
-        print(train_reference(args.seed, args.out_dir, args.quick))
-    print(f"done in {time.perf_counter() - start:.0f} s")
-
-
-if __name__ == "__main__":
-    main()

@@ -171,3 +171,77 @@ def export_models(
     history_path.write_text(json.dumps(records, indent=1))
     paths["history"] = history_path
     return paths
+
+
+def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
+    """The public checks of ``rnn-course-student check a1_imdb_sentiment`` on ``folder``.
+
+    Each exported model must map a batch of raw review strings (``CHECK_REVIEWS``)
+    to probabilities of shape ``(n, 1)``, and ``history.json`` must hold the three
+    histories as :func:`export_models` writes them. Shapes and formats only: how
+    well the models do is decided by the hidden checks. Returns
+    ``(title, passed, message)`` for each check.
+    """
+    folder = Path(folder)
+    paths = _contract_paths()
+    results = [_check_predicts(folder, name, paths[name]) for name in CELL_TYPES]
+    results.append(_check_history(folder, paths["history"]))
+    return results
+
+
+def _contract_paths() -> dict[str, str]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    with open(Path(__file__).with_name("contract.toml"), "rb") as handle:
+        contract = tomllib.load(handle)
+    return {name: fields["path"] for name, fields in contract["artifacts"].items()}
+
+
+def _check_predicts(folder: Path, name: str, relative: str) -> tuple[str, bool, str]:
+    title = f"{name} predicts P(positive) for raw review strings"
+    path = folder / relative
+    if not path.is_file():
+        return title, False, f"not checked: {relative} is missing"
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception:
+        return title, False, f"not checked: {relative} does not load (see above)"
+    try:
+        out = predict_texts(model, CHECK_REVIEWS)
+    except ExportError as err:
+        return title, False, str(err)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        return (
+            title,
+            False,
+            f"cannot predict on a batch of raw strings ({first}); export "
+            "end_to_end(vectorizer, model), not the integer model",
+        )
+    return title, True, f"shape {out.shape}, values in [{out.min():.3f}, {out.max():.3f}]"
+
+
+def _check_history(folder: Path, relative: str) -> tuple[str, bool, str]:
+    title = "history.json holds the three training histories"
+    path = folder / relative
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return title, False, f"not checked: {relative} is missing or not JSON"
+    if not isinstance(records, dict) or set(records) != set(CELL_TYPES):
+        keys = sorted(records) if isinstance(records, dict) else type(records).__name__
+        return title, False, f"needs exactly the keys {CELL_TYPES}; got {keys}"
+    try:
+        for name in CELL_TYPES:
+            if not isinstance(records[name], dict):
+                raise ExportError(f"histories['{name}'] must be a dict of lists")
+            _history_record(name, records[name])
+    except ExportError as err:
+        return title, False, str(err)
+    except (TypeError, ValueError) as err:
+        return title, False, f"values must be numbers ({err})"
+    epochs = ", ".join(f"{name} {len(records[name]['loss'])}" for name in CELL_TYPES)
+    return title, True, f"epochs: {epochs}"

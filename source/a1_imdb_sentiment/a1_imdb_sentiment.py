@@ -158,6 +158,7 @@ print(f"out-of-vocabulary tokens: {np.sum(x_train == 1) / np.sum(x_train != 0):.
 # The grader calls your `build_model` with its own arguments and compares the layers and
 # the parameter count with the reference.
 
+
 # %% nbgrader={"grade": false, "grade_id": "build_model", "locked": false, "schema_version": 3, "solution": true}
 def build_model(cell_type, vocab_size, embedding_dim, units):
     """Embedding -> recurrent layer -> Dense(1, sigmoid) on integer token sequences."""

@@ -9,7 +9,6 @@ import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -100,7 +99,7 @@ def test_missing_file_names_every_place_and_the_fix(isolated):
     assert str(isolated / "mirror" / "AAPL.csv") in message
     assert str(isolated / "cache" / "AAPL.csv") in message
     assert "network unreachable" in message
-    assert "rnn-course data fetch" in message and "RNN_COURSE_DATA" in message
+    assert "rnn-course-student data fetch" in message and "RNN_COURSE_DATA" in message
 
 
 def test_offline_env_skips_download(isolated, monkeypatch):
@@ -220,18 +219,3 @@ def _imdb_archive(members: dict[str, str]) -> bytes:
             info.size = len(payload)
             archive.addfile(info, io.BytesIO(payload))
     return buffer.getvalue()
-
-
-@needs_mirror
-def test_student_view_hides_the_graders_reviews(tmp_path, monkeypatch):
-    texts, labels = data.load_imdb("test")
-    hidden = data.hidden_test_indices(labels)
-    assert len(hidden) == data.HIDDEN_TEST_SIZE and labels[hidden].mean() == 0.5
-    view = data.student_view(["imdb", "aapl"], tmp_path / "view")
-    monkeypatch.setenv(data.MIRROR_ENV, str(view))
-    visible, visible_labels = data.load_imdb("test")
-    assert len(visible) == 25_000 - data.HIDDEN_TEST_SIZE and visible_labels.mean() == 0.5
-    shown = np.setdiff1d(np.arange(len(texts)), hidden)
-    assert sorted(visible) == sorted(texts[shown])
-    assert len(data.load_imdb("train")[0]) == 25_000
-    assert (view / "AAPL.csv").is_file()

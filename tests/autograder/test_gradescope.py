@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from autograder import gradescope, record
-from autograder.course import REPO_ROOT
+from autograder import spec as specs
+from autograder.course import Results
 
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "a1_imdb_sentiment"
-DAN = REPO_ROOT / "tests/files" / ASSIGNMENT / "submitted/dan" / ASSIGNMENT
+DAN = ROOT / "tests/files" / ASSIGNMENT / "submitted/dan" / ASSIGNMENT
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("RNN_COURSE_DATA"), reason="needs the data mirror (RNN_COURSE_DATA)"
@@ -24,7 +26,11 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_test_file_has_one_case_per_check():
-    checks = [c for c in gradescope.check_list(ASSIGNMENT) if c.grade_cell == "test_build_model"]
+    checks = [
+        c
+        for c in gradescope.check_list(specs.load(ASSIGNMENT))
+        if c.grade_cell == "test_build_model"
+    ]
     source = gradescope.test_file("test_build_model", ASSIGNMENT, checks)
     namespace: dict = {}
     exec(compile(source, "test_build_model.py", "exec"), namespace)
@@ -34,10 +40,11 @@ def test_test_file_has_one_case_per_check():
 
 
 def test_otter_run_of_the_zip_matches_grade(tmp_path):
-    archive = gradescope.build(ASSIGNMENT, tmp_path / "autograder.zip")
+    archive = gradescope.build(specs.load(ASSIGNMENT), tmp_path / "autograder.zip")
     names = zipfile.ZipFile(archive).namelist()
     assert {"run_autograder", "setup.sh", "tests/test_export.py"} <= set(names)
     assert any(name.startswith("files/rnn_course-") for name in names)
+    assert any(name.startswith("files/rnn_course_student-") for name in names)
 
     (tmp_path / "otter").mkdir()
     notebook = tmp_path / "otter" / f"{ASSIGNMENT}.ipynb"
@@ -70,6 +77,8 @@ def test_otter_run_of_the_zip_matches_grade(tmp_path):
             sys.executable,
             "-m",
             "autograder",
+            "--course",
+            str(ROOT),
             "grade",
             ASSIGNMENT,
             str(tmp_path / "subs"),
@@ -80,6 +89,6 @@ def test_otter_run_of_the_zip_matches_grade(tmp_path):
         check=True,
         capture_output=True,
     )
-    ours = record.recorded(tmp_path / "ours", "dan", ASSIGNMENT)
+    ours = record.recorded(Results(tmp_path / "ours"), "dan", ASSIGNMENT)
     assert otter_cells == record.cell_scores(ours)
     assert otter_cells["test_build_model"] == 6.0

@@ -8,8 +8,8 @@ import json
 import nbformat
 import pytest
 
-from assignments.spec import Limits, Spec
 from autograder import intake
+from autograder.spec import Limits, Spec
 
 
 def cell(source, cell_type="code", **meta):

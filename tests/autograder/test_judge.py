@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from assignments import spec as specs
 from autograder import judge
+from autograder import spec as specs
 
 TOY_SPEC = """
 id = "toy"
@@ -66,19 +66,15 @@ def test_crashes():
 
 
 @pytest.fixture
-def toy(tmp_path, monkeypatch):
-    assignments = tmp_path / "assignments" / "toy"
-    assignments.mkdir(parents=True)
-    (assignments / "spec.toml").write_text(TOY_SPEC)
-    monkeypatch.setattr(specs, "ASSIGNMENTS_DIR", tmp_path / "assignments")
-    checks = tmp_path / "checks"
-    (checks / "toy").mkdir(parents=True)
-    (checks / "conftest.py").write_text("from autograder.checks.conftest import *  # noqa\n")
-    (checks / "toy" / "check_hidden.py").write_text(textwrap.dedent(TOY_CHECKS))
+def toy(tmp_path):
+    folder = tmp_path / "plugins" / "toy"
+    folder.mkdir(parents=True)
+    (folder / "spec.toml").write_text(TOY_SPEC)
+    (folder / "check_hidden.py").write_text(textwrap.dedent(TOY_CHECKS))
     submission = tmp_path / "submission"
     (submission / "artifacts" / "out").mkdir(parents=True)
     (submission / "probes").mkdir()
-    return checks, submission
+    return folder, submission
 
 
 def by_name(results):
@@ -95,7 +91,7 @@ def test_full_marks_when_everything_is_right(toy):
     (submission / "probes/index.json").write_text(
         json.dumps({"double_two": {"ok": True, "error": None, "file": "double_two.json"}})
     )
-    results = by_name(judge.judge("toy", submission, checks))
+    results = by_name(judge.judge(specs.load_folder(checks), submission))
     assert results["test_answer"].passed and results["test_answer"].points == 2
     assert results["test_weights"].passed
     assert results["test_probe[double_two]"].points == 3
@@ -112,7 +108,7 @@ def test_failures_explain_without_showing_source(toy):
     (submission / "probes/index.json").write_text(
         json.dumps({"double_two": {"ok": False, "error": "NotImplementedError: ", "file": None}})
     )
-    results = by_name(judge.judge("toy", submission, checks))
+    results = by_name(judge.judge(specs.load_folder(checks), submission))
     assert results["test_answer"].message == "the answer is not 42"
     assert "secret_expected_value" not in json.dumps([r.to_json() for r in results.values()])
     assert results["test_weights"].message.startswith("weights.npz is not a valid .npz")
@@ -125,7 +121,7 @@ def test_missing_artifacts_say_why(toy):
     (submission / "run.json").write_text(
         json.dumps({"status": "timeout", "message": "The notebook was stopped after 60 s."})
     )
-    results = by_name(judge.judge("toy", submission, checks))
+    results = by_name(judge.judge(specs.load_folder(checks), submission))
     assert results["test_answer"].message == (
         "missing artifact out/answer.json: the notebook run did not finish: "
         "The notebook was stopped after 60 s."
@@ -135,6 +131,6 @@ def test_missing_artifacts_say_why(toy):
 
 def test_a_check_without_points_is_a_course_error(toy):
     checks, submission = toy
-    (checks / "toy" / "check_more.py").write_text("def test_no_points():\n    pass\n")
+    (checks / "check_more.py").write_text("def test_no_points():\n    pass\n")
     with pytest.raises(judge.JudgeError, match="needs points and grade_cell"):
-        judge.judge("toy", submission, checks)
+        judge.judge(specs.load_folder(checks), submission)

@@ -10,6 +10,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import record
+from autograder.course import Results
+from autograder.judge import CheckResult
+from autograder.spec import Curves
+from autograder.task import Outcome
+
+CURVES = Curves("history", ("loss", "accuracy"))
 
 
 def graded_cell(source, cell_type="code", **meta):
@@ -49,54 +55,53 @@ def source(tmp_path):
     return path
 
 
-def outcome(student="alice", passed=True):
-    return {
-        "student": student,
-        "assignment": "toy",
-        "digest": "abc",
-        "status": "graded",
-        "message": "The notebook ran.",
-        "notes": ["restored locked cell 'test_x'"],
-        "run": {"status": "ok"},
-        "checks": [
-            {
-                "name": "test_value",
-                "title": "x is one",
-                "grade_cell": "test_x",
-                "max_points": 2.0,
-                "points": 2.0 if passed else 0.0,
-                "message": "" if passed else "x should be 1 <b>",
-            },
-            {
-                "name": "test_type",
-                "title": "x is an int",
-                "grade_cell": "test_x",
-                "max_points": 1.0,
-                "points": 1.0,
-                "message": "",
-            },
+def outcome(student="alice", passed=True, executed=None) -> Outcome:
+    return Outcome(
+        student=student,
+        assignment="toy",
+        digest="abc",
+        status="graded",
+        message="The notebook ran.",
+        notes=["restored locked cell 'test_x'"],
+        run={"status": "ok"},
+        checks=[
+            CheckResult(
+                name="test_value",
+                title="x is one",
+                grade_cell="test_x",
+                max_points=2.0,
+                points=2.0 if passed else 0.0,
+                message="" if passed else "x should be 1 <b>",
+            ),
+            CheckResult(
+                name="test_type",
+                title="x is an int",
+                grade_cell="test_x",
+                max_points=1.0,
+                points=1.0,
+                message="",
+            ),
         ],
-        "score": 3.0 if passed else 1.0,
-        "max_score": 3.0,
-        "learning_curves": record.learning_curves_png(
-            {"lstm": {"loss": [0.7, 0.5], "val_loss": [0.72, 0.6], "accuracy": [0.5, 0.8]}}
+        learning_curves=record.learning_curves_png(
+            {"lstm": {"loss": [0.7, 0.5], "val_loss": [0.72, 0.6], "accuracy": [0.5, 0.8]}},
+            CURVES,
         ),
-        "seconds": 1.0,
-    }
+        seconds=1.0,
+        executed=executed,
+    )
 
 
 def test_record_writes_every_output(tmp_path, source):
-    out = tmp_path / "out"
+    out = Results(tmp_path / "out")
     record.register_assignment(out, "toy", source)
     executed = tmp_path / "executed.ipynb"
     executed.write_text("{}")
-    record.record(out, outcome("alice"), source, executed)
-    record.record(out, outcome("bob", passed=False), source, None)
+    record.record(out, outcome("alice", executed=executed), source)
+    record.record(out, outcome("bob", passed=False), source)
 
-    graded = out / "autograded" / "alice" / "toy"
-    assert (graded / "toy.ipynb").read_text() == "{}"
-    assert record.recorded(out, "alice", "toy")["score"] == 3.0
-    results = json.loads((out / "autograded/bob/toy/results.json").read_text())
+    assert (out.autograded("alice", "toy") / "toy.ipynb").read_text() == "{}"
+    assert record.recorded(out, "alice", "toy").score == 3.0
+    results = json.loads((out.autograded("bob", "toy") / "results.json").read_text())
     assert results["score"] == 1.0
     assert results["tests"][0] == {
         "name": "x is one",
@@ -107,7 +112,7 @@ def test_record_writes_every_output(tmp_path, source):
         "visibility": "visible",
     }
 
-    grades = pd.read_csv(out / record.GRADES_FILE)
+    grades = pd.read_csv(out.grades_csv)
     assert list(grades.columns) == [
         "student",
         "assignment",
@@ -119,17 +124,23 @@ def test_record_writes_every_output(tmp_path, source):
     ]
     assert grades.set_index("student").loc["bob", "test_value"] == 0.0
 
-    page = (out / "feedback/bob/toy/feedback.html").read_text()
+    page = (out.feedback("bob", "toy") / "feedback.html").read_text()
     assert "toy: 1 / 3" in page and "x should be 1 &lt;b&gt;" in page
     assert "data:image/png;base64," in page and "restored locked cell" in page
+    assert "graded by hand (4 points)" in page
     assert "assert" not in page
 
 
+def test_feedback_mentions_hand_grading_only_when_the_notebook_has_it():
+    assert "by hand" not in record.feedback_html(outcome(), manual_points=0)
+    assert "by hand (7 points)" in record.feedback_html(outcome(), manual_points=7)
+
+
 def test_gradebook_gets_cell_scores_and_keeps_the_report_manual(tmp_path, source):
-    out = tmp_path / "out"
+    out = Results(tmp_path / "out")
     record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=False), source, None)
-    with Gradebook(record.db_url(out)) as gradebook:
+    record.record(out, outcome("bob", passed=False), source)
+    with Gradebook(out.db_url) as gradebook:
         assert gradebook.find_grade("test_x", "toy", "toy", "bob").score == 1.0
         report = gradebook.find_grade("report", "toy", "toy", "bob")
         assert report.needs_manual_grade and report.max_score == 4
@@ -137,16 +148,22 @@ def test_gradebook_gets_cell_scores_and_keeps_the_report_manual(tmp_path, source
 
 
 def test_regrading_replaces_the_scores(tmp_path, source):
-    out = tmp_path / "out"
+    out = Results(tmp_path / "out")
     record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=False), source, None)
+    record.record(out, outcome("bob", passed=False), source)
     record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=True), source, None)
-    with Gradebook(record.db_url(out)) as gradebook:
+    record.record(out, outcome("bob", passed=True), source)
+    with Gradebook(out.db_url) as gradebook:
         assert gradebook.find_grade("test_x", "toy", "toy", "bob").score == 3.0
         assert len(gradebook.find_assignment("toy").submissions) == 1
-    assert len(pd.read_csv(out / record.GRADES_FILE)) == 1
+    assert len(pd.read_csv(out.grades_csv)) == 1
 
 
 def test_learning_curves_need_a_history():
-    assert record.learning_curves_png({"notes": "no curves"}) is None
+    assert record.learning_curves_png({"notes": "no curves"}, CURVES) is None
+
+
+def test_learning_curves_plot_the_declared_metrics():
+    history = {"lstm": {"loss": [3.1, 2.2], "val_loss": [3.0, 2.4], "bits": [4.4, 3.2]}}
+    assert record.learning_curves_png(history, Curves("history", ("bits",))) is not None
+    assert record.learning_curves_png(history, Curves("history", ("mae",))) is None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from assignments import spec
-from autograder import release
-from autograder.course import REPO_ROOT
+from autograder import release, spec
+from autograder.course import Course
 
 
 def nbgrader_cell(source: str, cell_type: str = "code", **meta):
@@ -61,7 +61,7 @@ def course(tmp_path):
 
 
 def test_generate_strips_solutions_and_registers_the_gradebook(course):
-    result = release.generate("toy", course)
+    result = release.generate("toy", Course(course))
     assert result.notebooks == (course / "release" / "toy" / "toy.ipynb",)
     released = nbformat.read(result.notebooks[0], as_version=4)
     text = "\n".join(cell.source for cell in released.cells)
@@ -87,31 +87,39 @@ def test_find_leaks_names_markers_outputs_and_solution_lines(course, tmp_path):
 
 def test_missing_source_is_an_error(tmp_path):
     with pytest.raises(release.ReleaseError, match="no source notebook"):
-        release.generate("absent", tmp_path)
+        release.generate("absent", Course(tmp_path))
 
 
 def test_jupytext_twin_and_exported_models_are_not_released(course):
+    plugin = course / "plugins" / "toy"
+    plugin.mkdir(parents=True)
+    (plugin / "spec.toml").write_text(
+        'id = "toy"\ntitle = "Toy"\nnotebook = "toy.ipynb"\n[release]\nignore = ["models"]\n'
+    )
     twin = course / "source" / "toy" / "toy.py"
     twin.write_text("def square(x):\n    squared_value = x * x\n    return squared_value\n")
     (course / "source" / "toy" / "models").mkdir()
     (course / "source" / "toy" / "models" / "lstm.keras").write_bytes(b"trained by the instructor")
-    result = release.generate("toy", course)
+    result = release.generate("toy", Course(course))
     assert sorted(p.name for p in result.folder.iterdir()) == ["toy.ipynb"]
 
 
 def test_other_release_files_are_checked(course):
-    release.generate("toy", course)
+    release.generate("toy", Course(course))
     folder = course / "release" / "toy"
     (folder / "notes.txt").write_text("return squared_value\n")
     problems = release.leaks_in_other_files(course / "source" / "toy", folder)
     assert problems == ["notes.txt holds solution or hidden-test lines"]
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @pytest.mark.parametrize("assignment_id", spec.available())
 def test_committed_release_is_in_sync_with_source(assignment_id, tmp_path):
-    shutil.copytree(REPO_ROOT / "source" / assignment_id, tmp_path / "source" / assignment_id)
-    fresh = release.generate(assignment_id, tmp_path)
-    committed = REPO_ROOT / "release" / assignment_id
+    shutil.copytree(ROOT / "source" / assignment_id, tmp_path / "source" / assignment_id)
+    fresh = release.generate(assignment_id, Course(tmp_path))
+    committed = ROOT / "release" / assignment_id
     assert sorted(p.name for p in committed.iterdir()) == sorted(
         p.name for p in fresh.folder.iterdir()
     ), "run `rnn-course release` and commit release/"
@@ -123,7 +131,7 @@ def test_committed_release_is_in_sync_with_source(assignment_id, tmp_path):
         ], f"release/{assignment_id} is stale: run `rnn-course release {assignment_id}`"
         assert (
             release.find_leaks(
-                REPO_ROOT / "source" / assignment_id / notebook.name, committed / notebook.name
+                ROOT / "source" / assignment_id / notebook.name, committed / notebook.name
             )
             == []
         )

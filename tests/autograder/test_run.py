@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -13,10 +15,10 @@ import numpy as np
 import psutil
 import pytest
 
-from assignments.spec import Limits, Probe
 from autograder import probes as probing
 from autograder import sandbox
 from autograder.run import RunResult, run_submission
+from autograder.spec import Limits, Probe
 
 DATA = Path(os.environ.get("RNN_COURSE_DATA", "/work/shared/data"))
 FAST = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=4096, max_processes=64)
@@ -212,6 +214,32 @@ def test_the_sandbox_sees_nothing_of_the_course_and_writes_nowhere_else(tmp_path
     assert set(found.values()) <= {"FileNotFoundError", "OSError", "PermissionError"}, found
     for path in ["/work/main/pwned", "/etc/pwned", "/usr/pwned", host_tmp / "pwned"]:
         assert not Path(path).exists()
+
+
+@needs_bwrap
+def test_grader_packages_installed_in_the_environment_are_hidden(tmp_path, monkeypatch):
+    """A non-editable install puts the engine and solutions into the mounted environment."""
+    installed = Path(sysconfig.get_paths()["purelib"]) / "rnn_course_grader_probe"
+    installed.mkdir()
+    try:
+        (installed / "__init__.py").write_text("ANSWER = 42\n")
+        importlib.invalidate_caches()
+        monkeypatch.setattr(sandbox, "GRADER_PACKAGES", ("rnn_course_grader_probe",))
+        probe = """\
+        import json
+        try:
+            import rnn_course_grader_probe as grader
+            found = getattr(grader, "ANSWER", "nothing inside")
+        except ImportError as err:
+            found = type(err).__name__
+        json.dump(found, open("found.json", "w"))
+        """
+        result, out_dir = run_cells(tmp_path, [probe], artifacts={"found": "found.json"})
+    finally:
+        shutil.rmtree(installed)
+    assert result.status == "ok", result.message
+    found = json.loads((out_dir / "artifacts/found.json").read_text())
+    assert found in ("nothing inside", "ModuleNotFoundError")  # an empty tmpfs is all it sees
 
 
 @needs_bwrap

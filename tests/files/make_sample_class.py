@@ -37,12 +37,18 @@ HOSTILE = """\
 from pathlib import Path
 import assignments
 course = Path(assignments.__file__).resolve().parents[1]
-for secret in (course / "autograder" / "checks" / "a1_imdb_sentiment" / "check_hidden.py",
+for secret in (course / "autograder" / "plugins" / "a1_imdb_sentiment" / "check_hidden.py",
                course / "gradebook.db", Path("/etc/shadow")):
     try:
         print("read", secret, len(secret.read_bytes()), "bytes")
     except OSError as err:
         print("cannot read", secret, type(err).__name__)
+for package in ("autograder", "solutions"):
+    try:
+        __import__(package)
+        print("imported", package)
+    except ImportError as err:
+        print("cannot import", package, type(err).__name__)
 import os
 data = Path(os.environ["RNN_COURSE_DATA"])
 for target in (course / "autograder" / "hacked.txt", data / "hacked.txt", Path("/hacked.txt")):

@@ -11,9 +11,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from assignments import spec as specs
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, end_to_end, export_models
 from assignments.data import DataError, locate
+from autograder import spec as specs
+from autograder.course import Course
 from solutions import a1_imdb_sentiment as solution
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,11 +76,11 @@ def test_spec_contract():
 
 
 def test_calibration_is_committed_and_above_baselines():
-    calibration = json.loads((ROOT / "assignments" / ID / "calibration.json").read_text())
+    calibration = json.loads((specs.load(ID).folder / "calibration.json").read_text())
     best_baseline = max(calibration["baselines"].values())
     assert len({run["seed"] for run in calibration["runs"]}) >= 3
     for name in CELL_TYPES:
-        worst = min(r["accuracy"] for r in calibration["runs"] if r["model"] == name)
+        worst = min(r["value"] for r in calibration["runs"] if r["model"] == name)
         target = calibration["thresholds"][f"accuracy_{name}"]
         assert best_baseline + 0.1 < calibration["thresholds"][f"accuracy_basic_{name}"] < target
         assert target == pytest.approx(worst - calibration["margin"], abs=1e-3)
@@ -108,7 +109,7 @@ def test_release_has_no_solution(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "source" / ID).mkdir(parents=True)
     (tmp_path / "source" / ID / NOTEBOOK.name).write_bytes(NOTEBOOK.read_bytes())
-    generate(ID, course_root=tmp_path)
+    generate(ID, Course(tmp_path))
     released = tmp_path / "release" / ID / NOTEBOOK.name
     assert find_leaks(NOTEBOOK, released) == []
     text = released.read_text()
@@ -173,7 +174,7 @@ def untrained_results(imdb, tmp_path_factory):
     from autograder.judge import judge
 
     root = tiny_submission(tmp_path_factory.mktemp("untrained"))
-    return {r.name: r for r in judge(ID, root)}
+    return {r.name: r for r in judge(specs.load(ID), root)}
 
 
 def test_hidden_checks_on_untrained_submission(untrained_results):
@@ -197,7 +198,7 @@ def test_hidden_checks_on_untrained_submission(untrained_results):
 def test_hidden_checks_catch_swapped_architecture(imdb, tmp_path, untrained_results):
     from autograder.judge import judge
 
-    results = {r.name: r for r in judge(ID, tiny_submission(tmp_path, swap=True))}
+    results = {r.name: r for r in judge(specs.load(ID), tiny_submission(tmp_path, swap=True))}
     failed = {name for name, r in results.items() if not r.passed}
     failed_anyway = {name for name, r in untrained_results.items() if not r.passed}
     assert failed - failed_anyway == {"test_architecture[lstm]"}  # exactly that check
@@ -210,5 +211,5 @@ def test_quick_reference_passes_hidden_checks(imdb, tmp_path):
     from autograder.judge import judge
 
     solution.train_reference(seed=0, out_dir=tmp_path / "artifacts" / "models", quick=True)
-    results = judge(ID, write_probes(tmp_path))
+    results = judge(specs.load(ID), write_probes(tmp_path))
     assert [r.name for r in results if not r.passed] == []

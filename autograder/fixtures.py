@@ -1,9 +1,10 @@
-"""Fixtures every hidden check may use; the judge passes ``--submission`` and ``--assignment``.
+"""The pytest plugin of the hidden checks: fixtures every check may use.
 
-The submission folder is what the run stage copied out of the sandbox:
-``artifacts/<path from the spec>``, ``probes/index.json`` with the probe files,
-and ``run.json``. Everything is read as data: Keras files with
-``safe_mode=True``, ``.npz`` with ``allow_pickle=False``, JSON.
+:mod:`autograder.judge` loads it with ``-p autograder.fixtures`` and passes
+``--submission`` (a judged folder, :class:`autograder.course.Judged`) and
+``--assignment-folder`` (the plugin folder of the assignment). Everything is
+read as data: Keras files with ``safe_mode=True``, ``.npz`` with
+``allow_pickle=False``, JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assignments import spec as specs
-from autograder.judge import WORKER_CACHE
+from autograder import spec as specs
+from autograder.course import Judged
 
 
 def pytest_addoption(parser):
     parser.addoption("--submission", required=True, help="run-stage output folder")
-    parser.addoption("--assignment", required=True, help="assignment id")
+    parser.addoption("--assignment-folder", required=True, help="the assignment's plugin folder")
 
 
 def pytest_collection_modifyitems(items):
@@ -49,13 +50,19 @@ def pytest_sessionfinish(session):
 
 
 @pytest.fixture(scope="session")
-def submission_dir(request) -> Path:
-    return Path(request.config.getoption("--submission"))
+def judged(request) -> Judged:
+    return Judged(Path(request.config.getoption("--submission")))
 
 
 @pytest.fixture(scope="session")
 def spec(request) -> specs.Spec:
-    return specs.load(request.config.getoption("--assignment"))
+    return specs.load_folder(Path(request.config.getoption("--assignment-folder")))
+
+
+@pytest.fixture(scope="session")
+def plugin(spec):
+    """The assignment's plugin: ``plugin.hidden()`` is its held-out data."""
+    return spec.plugin()
 
 
 @pytest.fixture(scope="session")
@@ -64,14 +71,8 @@ def thresholds(spec) -> dict[str, float]:
 
 
 @pytest.fixture(scope="session")
-def worker_cache() -> dict:
-    """A dict that lives as long as the grading worker: cache hidden data here."""
-    return WORKER_CACHE
-
-
-@pytest.fixture(scope="session")
-def run_result(submission_dir) -> dict:
-    path = submission_dir / "run.json"
+def run_result(judged) -> dict:
+    path = judged.run_json
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -83,12 +84,12 @@ def _why_missing(run_result: dict) -> str:
 
 
 @pytest.fixture(scope="session")
-def artifact_path(submission_dir, spec, run_result):
+def artifact_path(judged, spec, run_result):
     """``artifact_path(name)``: the exported file, or the check fails saying why it is missing."""
 
     def get(name: str) -> Path:
         relative = spec.artifact_paths[name]
-        path = submission_dir / "artifacts" / relative
+        path = judged.artifact(relative)
         if not path.is_file():
             pytest.fail(f"missing artifact {relative}: {_why_missing(run_result)}", pytrace=False)
         return path
@@ -136,9 +137,9 @@ def npz_artifact(artifact_path):
 
 
 @pytest.fixture(scope="session")
-def probe(submission_dir, spec, run_result):
+def probe(judged, spec, run_result):
     """``probe(name)``: what the graded function returned when the grader called it."""
-    index_path = submission_dir / "probes" / "index.json"
+    index_path = judged.probe_index
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     probes = {p.name: p for p in spec.probes}
     loaded: dict[str, object] = {}
@@ -152,7 +153,7 @@ def probe(submission_dir, spec, run_result):
         if not entry.get("ok"):
             pytest.fail(f"{call} raised {entry.get('error')}", pytrace=False)
         if name not in loaded:
-            path = submission_dir / "probes" / str(entry.get("file"))
+            path = judged.probes / str(entry.get("file"))
             if declared.output == "keras":
                 loaded[name] = _load_keras(path)
             elif declared.output == "npz":

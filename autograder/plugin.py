@@ -1,0 +1,94 @@
+"""The interface an assignment implements on the grader side.
+
+An assignment's plugin folder (see :mod:`autograder.spec`) may hold ``plugin.py``
+with a class ``AssignmentPlugin(Plugin)``. The engine calls only the methods
+below and never branches on an assignment's name:
+
+- :meth:`Plugin.student_view`: the data the notebook may see when it runs for
+  grading (the hidden held-out part removed);
+- :meth:`Plugin.hidden`: the held-out data the hidden checks grade on, built
+  once per grading process;
+- :meth:`Plugin.reference_run` and :meth:`Plugin.baselines`: the reference
+  training and the trivial baselines that ``rnn-course calibrate`` turns into
+  thresholds (:mod:`autograder.calibrate`).
+
+An assignment without ``plugin.py`` gets this base class: every declared data
+set is visible whole, nothing is held out, and it cannot be calibrated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.spec import Spec
+
+PLUGIN_FILE = "plugin.py"
+_LOADED: dict[Path, Plugin] = {}
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """One model of one reference run: the judge's metric on hidden data and the training cost."""
+
+    value: float
+    epochs: int
+    seconds_per_epoch: float
+
+
+class Plugin:
+    """The grader-side part of an assignment; one instance per grading process."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._hidden: Any = None
+
+    def student_view(self, target: Path) -> Path:
+        """Fill ``target`` with what the notebook may read while it runs; return it."""
+        from assignments import data
+
+        target.mkdir(parents=True, exist_ok=True)
+        for name in self.spec.datasets:
+            data.copy_to(name, target)
+        return target
+
+    def load_hidden(self) -> Any:
+        """The held-out data the hidden checks grade on (``None``: nothing held out)."""
+        return None
+
+    def hidden(self) -> Any:
+        """:meth:`load_hidden`, computed once per process."""
+        if self._hidden is None:
+            self._hidden = self.load_hidden()
+        return self._hidden
+
+    def reference_run(self, seed: int) -> dict[str, ReferenceResult]:
+        """Train the reference solution with ``seed``; its metric per model, as the judge scores."""
+        raise NotImplementedError(f"assignment '{self.spec.id}' has no reference training")
+
+    def reference_description(self) -> str:
+        """One sentence on the reference and the hidden data, for the calibration table."""
+        return ""
+
+    def baselines(self) -> dict[str, float]:
+        """The metric of trivial models (majority class, unigram, persistence...), by name."""
+        raise NotImplementedError(f"assignment '{self.spec.id}' declares no trivial baselines")
+
+
+def load_plugin(spec: Spec) -> Plugin:
+    """The plugin of ``spec`` (``plugin.py`` of its folder, else the base class), cached."""
+    if spec.folder not in _LOADED:
+        path = spec.folder / PLUGIN_FILE
+        if not path.is_file():
+            _LOADED[spec.folder] = Plugin(spec)
+        else:
+            name = f"rnn_plugin_{spec.id}_{len(_LOADED)}"  # unique per folder in this process
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            _LOADED[spec.folder] = module.AssignmentPlugin(spec)
+    return _LOADED[spec.folder]

@@ -1,0 +1,84 @@
+"""What passes between the grading stages: one submission's task, and its outcome.
+
+A :class:`GradingTask` goes from the batch (trusted parent) to a worker process
+or a Dask worker, so it holds plain, picklable data: the loaded spec and paths.
+The worker returns an :class:`Outcome`, which the record stage writes; its JSON
+form is ``autograded/<student>/<id>/grading.json``, read back to resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from autograder.judge import CheckResult
+from autograder.spec import Spec
+
+STATUSES = ("graded", "rejected", "failed")
+
+
+@dataclass(frozen=True)
+class GradingTask:
+    """Grade one submission of ``spec`` from ``submission`` in the scratch folder ``work``."""
+
+    spec: Spec
+    student: str
+    submission: Path
+    digest: str
+    release_notebook: Path
+    work: Path
+    execute: bool = True
+    data_dir: Path | None = None
+    notebook_timeout_s: int | None = None
+    problem: str | None = None  # found when collecting: the submission is rejected unread
+
+
+@dataclass
+class Outcome:
+    """The recorded result of one submission (``status`` is one of :data:`STATUSES`)."""
+
+    student: str
+    assignment: str
+    digest: str
+    status: str
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+    run: dict = field(default_factory=dict)
+    checks: list[CheckResult] = field(default_factory=list)
+    learning_curves: str | None = None
+    seconds: float = 0.0
+    judge_seconds: float = 0.0
+    executed: Path | None = None  # the executed notebook, while it still lies in the scratch
+
+    @classmethod
+    def of(cls, task: GradingTask, status: str, run: dict, **rest) -> Outcome:
+        return cls(
+            student=task.student,
+            assignment=task.spec.id,
+            digest=task.digest,
+            status=status,
+            message=run.get("message", ""),
+            run=run,
+            **rest,
+        )
+
+    @property
+    def score(self) -> float:
+        return sum(check.points for check in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(check.max_points for check in self.checks)
+
+    def to_json(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executed"}
+        data["checks"] = [check.to_json() for check in self.checks]
+        return {**data, "score": self.score, "max_score": self.max_score}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Outcome:
+        known = {f.name for f in fields(cls)} - {"executed", "checks"}
+        return cls(
+            **{key: value for key, value in data.items() if key in known},
+            checks=[CheckResult(**check) for check in data.get("checks", [])],
+        )

@@ -1,0 +1,119 @@
+"""A test-only assignment, declared in tests/files/toy_course, graded by the unchanged engine.
+
+The toy course is a course folder of its own (``nbgrader_config.py``, ``source/``,
+``plugins/toy_sum/`` with the spec, the plugin and the hidden checks): released,
+graded and calibrated through the same commands as the course's assignments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.course import Results
+
+TOY_COURSE = Path(__file__).resolve().parents[1] / "files" / "toy_course"
+ID = "toy_sum"
+MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """A copy of the toy course with its release generated."""
+    root = tmp_path_factory.mktemp("toy") / "course"
+    shutil.copytree(TOY_COURSE, root)
+    assert cli.main(["--course", str(root), "release", ID]) == 0
+    return root
+
+
+def solved(course: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(course / "source" / ID / f"{ID}.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.source = MARKER.sub("", cell.source)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def graded(course) -> tuple[Results, str]:
+    """A class of four: a solution, the empty release, a broken zip, an oversized submission."""
+    submitted = course / "submitted"
+    for student, notebook in (
+        ("alice", solved(course)),
+        ("carol", nbformat.read(course / "release" / ID / f"{ID}.ipynb", as_version=4)),
+    ):
+        (submitted / student / ID).mkdir(parents=True)
+        nbformat.write(notebook, submitted / student / ID / f"{ID}.ipynb")
+    (submitted / "bob.zip").write_bytes(b"this is not a zip archive")
+    (submitted / "dave" / ID).mkdir(parents=True)
+    nbformat.write(solved(course), submitted / "dave" / ID / f"{ID}.ipynb")
+    with open(submitted / "dave" / ID / "padding.bin", "wb") as handle:
+        handle.truncate(1 << 30)  # sparse: 1 GiB apparent, nothing on disk
+    process = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", ID, "--jobs", "2", "--no-progress"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    return Results(course), process.stdout
+
+
+def outcome(results: Results, student: str) -> dict:
+    return json.loads(results.grading_file(student, ID).read_text())
+
+
+def test_the_engine_grades_a_new_assignment(graded):
+    results, output = graded
+    assert "graded 2, rejected 2, failed 0" in output
+    assert outcome(results, "alice")["score"] == 4
+    assert outcome(results, "carol")["score"] == 0
+    assert "NotImplementedError" in outcome(results, "carol")["message"]
+    page = (results.feedback("alice", ID) / "feedback.html").read_text()
+    assert "data:image/png;base64," in page and "by hand" not in page
+
+
+def test_a_bad_submission_fails_only_its_own_student(graded):
+    results, _ = graded
+    bob, dave = outcome(results, "bob"), outcome(results, "dave")
+    assert bob["status"] == dave["status"] == "rejected"
+    assert "bob.zip is not a readable zip file" in bob["message"]
+    assert "over the limit of 2 MB" in dave["message"]
+    assert dave["max_score"] == 4 and dave["score"] == 0
+
+
+def test_calibrate_writes_the_table_beside_the_course_plugin(course, capsys):
+    assert cli.main(["--course", str(course), "calibrate", ID, "--seeds", "2"]) == 0
+    calibration = json.loads((course / "plugins" / ID / "calibration.json").read_text())
+    target, basic = calibration["thresholds"]["mae_rnn"], calibration["thresholds"]["mae_basic_rnn"]
+    worst = max(run["value"] for run in calibration["runs"])
+    assert target == pytest.approx(worst + 0.05, abs=1e-3)
+    assert target < basic < calibration["baselines"]["predict_the_mean"]
+    assert "| rnn |" in (course / "plugins" / ID / "calibration.md").read_text()
+
+
+def test_the_engine_names_no_assignment():
+    engine = Path(cli.__file__).parent
+    named = [p.name for p in engine.glob("*.py") if "imdb" in p.read_text().lower()]
+    assert named == []
+
+
+def test_commands_outside_a_course_folder_say_so(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-m", "autograder", "release", ID],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
+    assert process.returncode == 1
+    assert "is not a course folder (it has no nbgrader_config.py)" in process.stderr
+    assert len(process.stderr.strip().splitlines()) == 1
