@@ -55,6 +55,25 @@ class Plugin:
             data.copy_to(name, target)
         return target
 
+    @staticmethod
+    def write_view(name: str, payload: bytes, target: Path) -> Path:
+        """Write a course view of data set ``name`` (part of it held out) into ``target``.
+
+        The student package's loaders accept it in place of the published file
+        because of the manifest beside it (``assignments.data.check_file``).
+        """
+        import hashlib
+        import json
+
+        from assignments import data
+
+        path = target / data.DATASETS[name].filename
+        target.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+        manifest = {"dataset": name, "sha256": hashlib.sha256(payload).hexdigest()}
+        data.view_manifest(path).write_text(json.dumps(manifest))
+        return path
+
     def load_hidden(self) -> Any:
         """The held-out data the hidden checks grade on (``None``: nothing held out)."""
         return None

@@ -86,3 +86,14 @@ def test_a_reference_that_does_not_beat_the_baselines_is_refused(better, baselin
     rule = Calibration("metric", ("lstm",), better, 0.03)
     with pytest.raises(calibrate.CalibrationError, match="does not clear the best baseline"):
         calibrate.thresholds(rule, runs("lstm", 0.85, 2.1), {"trivial": baseline})
+
+
+def test_a_course_view_loads_in_place_of_the_published_file(tmp_path, monkeypatch):
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    Plugin.write_view("shakespeare", text.encode(), tmp_path / "view")
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "view"))
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    assert data.load_shakespeare() == text
+    (tmp_path / "view" / "tinyshakespeare.txt").write_text(text + "edited after the view\n")
+    with pytest.raises(data.DataError, match="does not match its view manifest"):
+        data.load_shakespeare()
