@@ -61,7 +61,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     try:
         if task.problem:
             raise IntakeError(task.problem)
-        taken = intake(task.submission, spec, task.release_notebook, scratch)
+        taken = intake(task.submission, spec, task.release_notebook, scratch, execute=task.execute)
         notes = taken.notes
         result = run_submission(
             taken.notebook,

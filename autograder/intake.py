@@ -22,6 +22,23 @@ from autograder.spec import Spec
 from autograder.submissions import submitted_files
 
 MB = 1024 * 1024
+#: Files a notebook could load a model trained elsewhere from: never copied when it runs.
+MODEL_SUFFIXES = (
+    ".keras",
+    ".h5",
+    ".hdf5",
+    ".npz",
+    ".npy",
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".ckpt",
+    ".pt",
+    ".tflite",
+    ".pb",
+    ".onnx",
+    ".safetensors",
+)
 
 
 class IntakeError(RuntimeError):
@@ -42,8 +59,15 @@ def is_answer(cell) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
-def intake(submission: Path, spec: Spec, release_notebook: Path, scratch: Path) -> Intake:
-    """Copy ``submission`` into ``scratch`` with its notebook checked and restored."""
+def intake(
+    submission: Path, spec: Spec, release_notebook: Path, scratch: Path, *, execute: bool = True
+) -> Intake:
+    """Copy ``submission`` into ``scratch`` with its notebook checked and restored.
+
+    When the notebook is to be executed, the models it ships are not copied: only
+    what this run writes is graded (a model trained elsewhere, even on the hidden
+    items of a public data set, never counts).
+    """
     notes: list[str] = []
     found = find_notebook(submission, spec, release_notebook, notes)
     check_sizes(submission, found, spec)
@@ -51,7 +75,15 @@ def intake(submission: Path, spec: Spec, release_notebook: Path, scratch: Path) 
     release = nbformat.read(release_notebook, as_version=4)
     notes += repaired
     notes += restore_cells(notebook, release)
-    copy_submission(submission, scratch, skip=found)
+    shipped = copy_submission(
+        submission, scratch, skip=found, leave_out=shipped_models(spec) if execute else None
+    )
+    if shipped:
+        notes.append(
+            f"ignored {len(shipped)} model file(s) the submission shipped "
+            f"({', '.join(shipped[:4])}{', ...' if len(shipped) > 4 else ''}): grading runs "
+            "your notebook and grades only the files it writes"
+        )
     target = scratch / spec.notebook
     nbformat.write(notebook, target)
     return Intake(target, notes)
@@ -194,12 +226,39 @@ def _copy_cell(cell, cell_id):
     return copy
 
 
-def copy_submission(submission: Path, scratch: Path, skip: Path) -> None:
-    """Copy the submitted regular files (not symlinks, not the notebook) into ``scratch``."""
+def shipped_models(spec: Spec):
+    """Whether a submitted file (relative path) is a model or an artifact this run must write."""
+    folders = {
+        Path(path).parts[0] for path in spec.artifact_paths.values() if len(Path(path).parts) > 1
+    }
+    declared = set(spec.artifact_paths.values())
+
+    def is_model(relative: Path) -> bool:
+        return (
+            relative.as_posix() in declared
+            or relative.parts[0] in folders
+            or relative.name.lower().endswith(MODEL_SUFFIXES)
+        )
+
+    return is_model
+
+
+def copy_submission(submission: Path, scratch: Path, skip: Path, leave_out=None) -> list[str]:
+    """Copy the submitted regular files (not symlinks, not the notebook) into ``scratch``.
+
+    Files for which ``leave_out(relative_path)`` is true are not copied; their names are
+    returned.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
+    left_out = []
     for path in submitted_files(submission):
         if path == skip:
             continue
-        target = scratch / path.relative_to(submission)
+        relative = path.relative_to(submission)
+        if leave_out is not None and leave_out(relative):
+            left_out.append(relative.as_posix())
+            continue
+        target = scratch / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+    return left_out

@@ -44,7 +44,8 @@ def solved(course: Path) -> nbformat.NotebookNode:
 
 @pytest.fixture(scope="module")
 def graded(course) -> tuple[Results, str]:
-    """A class of four: a solution, the empty release, a broken zip, an oversized submission."""
+    """A class of five: a solution, the empty release (once with a model trained elsewhere),
+    a broken zip, an oversized submission."""
     submitted = course / "submitted"
     for student, notebook in (
         ("alice", solved(course)),
@@ -53,6 +54,8 @@ def graded(course) -> tuple[Results, str]:
         (submitted / student / ID).mkdir(parents=True)
         nbformat.write(notebook, submitted / student / ID / f"{ID}.ipynb")
     (submitted / "bob.zip").write_bytes(b"this is not a zip archive")
+    shutil.copytree(submitted / "carol", submitted / "erin")
+    trained_elsewhere(submitted / "erin" / ID / "models")
     (submitted / "dave" / ID).mkdir(parents=True)
     nbformat.write(solved(course), submitted / "dave" / ID / f"{ID}.ipynb")
     with open(submitted / "dave" / ID / "padding.bin", "wb") as handle:
@@ -67,18 +70,43 @@ def graded(course) -> tuple[Results, str]:
     return Results(course), process.stdout
 
 
+def trained_elsewhere(folder: Path) -> None:
+    """A good model and its history, shipped beside a notebook that trains nothing."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((2000, 5, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((5, 1)), keras.layers.SimpleRNN(8), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    history = model.fit(x, x.sum(axis=(1, 2)), epochs=15, batch_size=64, verbose=0)
+    folder.mkdir(parents=True)
+    model.save(folder / "rnn.keras")
+    (folder / "history.json").write_text(json.dumps({"rnn": history.history}))
+
+
 def outcome(results: Results, student: str) -> dict:
     return json.loads(results.grading_file(student, ID).read_text())
 
 
 def test_the_engine_grades_a_new_assignment(graded):
     results, output = graded
-    assert "graded 2, rejected 2, failed 0" in output
+    assert "graded 3, rejected 2, failed 0" in output
     assert outcome(results, "alice")["score"] == 4
     assert outcome(results, "carol")["score"] == 0
     assert "NotImplementedError" in outcome(results, "carol")["message"]
     page = (results.feedback("alice", ID) / "feedback.html").read_text()
     assert "data:image/png;base64," in page and "by hand" not in page
+
+
+def test_models_shipped_with_an_executed_notebook_are_ignored(graded):
+    results, _ = graded
+    erin = outcome(results, "erin")
+    assert erin["score"] == 0
+    assert any("ignored 2 model file(s)" in note for note in erin["notes"])
+    assert "models/rnn.keras" in (results.feedback("erin", ID) / "feedback.html").read_text()
 
 
 def test_a_bad_submission_fails_only_its_own_student(graded):
