@@ -46,7 +46,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     Runs in a worker process. Nothing here raises for a bad submission: every
     failure becomes a message and zero points on the checks that depend on it.
     """
-    from autograder.judge import JudgeError, judge
+    from autograder.judge import JudgeError, worker_judge
     from autograder.run import run_submission
 
     started = time.perf_counter()
@@ -81,7 +81,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     status = "rejected" if run["status"] == "rejected" else "graded"
     judging = time.perf_counter()
     try:
-        checks = judge(spec, judged.root)
+        checks = worker_judge().judge(spec, judged.root, limits)
     except JudgeError as err:
         checks, status = [], "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}

@@ -15,13 +15,26 @@ are dropped, and only the exception's message is kept.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
-from dataclasses import asdict, dataclass
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
-from autograder.spec import BUILTIN_PLUGINS, Spec
+from autograder import sandbox
+from autograder.spec import BUILTIN_PLUGINS, Limits, Spec, load_folder
 
 CHECKS_INI = BUILTIN_PLUGINS / "pytest.ini"
 
@@ -50,11 +63,20 @@ class JudgeError(RuntimeError):
 
 
 class _Collector:
-    """pytest plugin that turns reports into :class:`CheckResult` rows."""
+    """pytest plugin that turns reports into :class:`CheckResult` rows.
 
-    def __init__(self) -> None:
+    ``report(kind, payload)``, when given, hears of the checks as soon as they are
+    collected (``"collected"``: every check with 0 points) and of each one as it ends
+    (``"result"``), so that a judge stopped half-way still knows which checks it owes.
+    """
+
+    def __init__(self, report=None) -> None:
         self.results: dict[str, CheckResult] = {}
         self.errors: list[str] = []
+        self._report = report or (lambda kind, payload: None)
+
+    def pytest_collection_finish(self, session):
+        self._report("collected", [_unfinished(item).to_json() for item in session.items])
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -68,6 +90,8 @@ class _Collector:
         if "points" not in check:
             return
         name = report.nodeid.split("::")[-1]
+        if report.when == "teardown" and name in self.results:
+            self._report("result", self.results[name].to_json())
         if report.when == "call" and report.passed:
             points, message = float(check["points"]), ""
         elif report.failed:
@@ -92,12 +116,28 @@ class _Collector:
             self.errors.append(f"{report.nodeid}: {report.longreprtext}")
 
 
-def judge(spec: Spec, judged_dir: Path) -> list[CheckResult]:
-    """Run the hidden checks of ``spec`` on the run-stage output ``judged_dir``."""
+def _unfinished(item) -> CheckResult:
+    check = dict(item.user_properties)
+    return CheckResult(
+        name=item.nodeid.split("::")[-1],
+        title=check["title"],
+        grade_cell=check["grade_cell"],
+        max_points=float(check["points"]),
+        points=0.0,
+        message="",
+    )
+
+
+def judge(spec: Spec, judged_dir: Path, report=None) -> list[CheckResult]:
+    """Run the hidden checks of ``spec`` on the run-stage output ``judged_dir``, in this process.
+
+    Only for trusted inputs or inside :class:`JudgeProcess`: the checks load the
+    student's models. ``report`` follows the checks as they run (see ``_Collector``).
+    """
     checks = spec.folder
     if not any(checks.glob("check_*.py")):
         raise JudgeError(f"no hidden checks (check_*.py) for '{spec.id}' in {checks}")
-    collector = _Collector()
+    collector = _Collector(report)
     args = [
         str(checks),
         "--rootdir",  # check modules are named <id>.check_*: two assignments' never collide
@@ -141,3 +181,183 @@ def _skip_message(report) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return "skipped"
+
+
+# --------------------------------------------------------------------------- under limits
+
+
+class JudgeProcess:
+    """A child process that runs the hidden checks, and so loads the student's models.
+
+    The models are untrusted: a model can be made slow (a very long sequence length)
+    or huge. The child runs without network (bubblewrap, where it works) and under
+    the spec's ``judge_timeout_s`` and ``judge_memory_mb``, watched from this process;
+    over a limit it is killed, the checks it had not finished fail with a message
+    naming the limit, and the next submission gets a new child. Between submissions
+    the child stays up, so TensorFlow and the hidden data load once per worker.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._log: Any = None
+        self._pending = b""  # what the child sent after the last whole message
+
+    def judge(self, spec: Spec, judged_dir: Path, limits: Limits) -> list[CheckResult]:
+        """The hidden checks' results for ``judged_dir``, the child stopped at a limit."""
+        process = self._start()
+        request = {"spec": str(spec.folder), "judged": str(Path(judged_dir).resolve())}
+        try:
+            process.stdin.write(json.dumps(request).encode() + b"\n")
+            process.stdin.flush()
+        except OSError:
+            self.close()
+            raise JudgeError(f"the judge process could not start: {self._log_tail()}") from None
+        collected: dict[str, CheckResult] = {}
+        deadline = time.monotonic() + limits.judge_timeout_s
+        while True:
+            message, stopped = self._next(process, deadline, limits)
+            if stopped:
+                self.close()
+                if not collected:
+                    raise JudgeError(
+                        f"the judge process stopped ({stopped}) before any check ran: "
+                        + self._log_tail()
+                    )
+                return _stopped(collected, stopped, limits)
+            kind, payload = message
+            if kind == "collected":
+                collected = {c["name"]: CheckResult(**c) for c in payload}
+            elif kind == "result":
+                collected[payload["name"]] = CheckResult(**payload)
+            elif kind == "done":
+                return sorted(collected.values(), key=lambda r: (r.grade_cell, r.name))
+            elif kind == "error":
+                raise JudgeError(payload)
+
+    def _next(self, process, deadline: float, limits: Limits):
+        """The child's next message, or why it was stopped (``timeout``, ``memory``, ``died``)."""
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([process.stdout], [], [], WATCH_INTERVAL_S)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 1 << 16)
+                if not chunk:
+                    return None, "died"
+                self._pending += chunk
+            elif process.poll() is not None:
+                return None, "died"
+            elif time.monotonic() > deadline:
+                return None, "timeout"
+            elif _tree_memory(process.pid) > limits.judge_memory_mb << 20:
+                return None, "memory"
+        line, _, self._pending = self._pending.partition(b"\n")
+        return json.loads(line), None
+
+    def _start(self) -> subprocess.Popen:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (open for the life of the child)
+        command = [sys.executable, "-m", "autograder.judge"]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        if shutil.which("bwrap") and sandbox.isolation_mode() == "bubblewrap":
+            command = [*NETWORKLESS, "--", *command]
+            env.update(TMPDIR=PRIVATE_TMP, KERAS_HOME=PRIVATE_TMP)
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
+        )
+        self._pending = b""
+        return self._process
+
+    def close(self) -> None:
+        """Stop the child (and everything it started)."""
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0, os.SEEK_END)
+        self._log.seek(max(0, self._log.tell() - 2000))
+        return self._log.read().decode("utf-8", errors="replace")
+
+
+@functools.cache
+def worker_judge() -> JudgeProcess:
+    """The judge child of this grading worker (started on first use, reused after)."""
+    return JudgeProcess()
+
+
+#: The judge's child sees the machine read-only, with no network; it writes only to a tmpfs.
+PRIVATE_TMP = "/dev/shm"  # an existing mount point in the read-only view
+NETWORKLESS = (
+    "bwrap",
+    "--ro-bind", "/", "/",
+    "--dev", "/dev",
+    "--proc", "/proc",
+    "--tmpfs", PRIVATE_TMP,
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--die-with-parent",
+)  # fmt: skip
+WATCH_INTERVAL_S = 0.25
+STOPPED = {
+    "timeout": "the judge stopped your models after {timeout} s (the time limit for loading "
+    "them and predicting on the hidden data): is a sequence length or a layer far too large?",
+    "memory": "your models used more than {memory} MB while the judge ran them (memory limit): "
+    "is a vocabulary, embedding or sequence length far too large?",
+    "died": "the judge's process running your models ended abruptly",
+}
+
+
+def _stopped(collected: dict[str, CheckResult], why: str, limits: Limits) -> list[CheckResult]:
+    """Every check: those that finished as they did, the others failed with the reason."""
+    text = STOPPED[why].format(timeout=limits.judge_timeout_s, memory=limits.judge_memory_mb)
+    results = [
+        check if check.message or check.passed else replace(check, message=text)
+        for check in collected.values()
+    ]
+    return sorted(results, key=lambda r: (r.grade_cell, r.name))
+
+
+def _tree_memory(pid: int) -> int:
+    """Resident bytes of the process ``pid`` and its descendants."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
+
+
+def serve() -> None:
+    """The child's loop: one JSON request per line on stdin, JSON messages on the saved stdout."""
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed goes to the log, never into the channel
+
+    def send(kind: str, payload) -> None:
+        channel.write(json.dumps([kind, payload]) + "\n")
+        channel.flush()
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            judge(load_folder(Path(request["spec"])), Path(request["judged"]), report=send)
+            send("done", None)
+        except Exception as err:  # a course problem: the parent raises it as a JudgeError
+            send("error", f"{type(err).__name__}: {err}")
+
+
+if __name__ == "__main__":
+    serve()

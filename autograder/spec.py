@@ -38,7 +38,7 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of the sandboxed run and of what a submission may contain."""
+    """Resource limits of the sandboxed run (disk too) and of what a submission may contain."""
 
     notebook_timeout_s: int = 1800
     cell_timeout_s: int = 900
@@ -47,6 +47,10 @@ class Limits:
     max_output_mb: int = 20
     max_notebook_mb: int = 20
     max_artifacts_mb: int = 200
+    max_scratch_mb: int = 2048
+    # the judge's child process, which loads the (untrusted) exported models
+    judge_timeout_s: int = 120
+    judge_memory_mb: int = 4096
 
     @property
     def max_submission_bytes(self) -> int:

@@ -134,3 +134,107 @@ def test_a_check_without_points_is_a_course_error(toy):
     (checks / "check_more.py").write_text("def test_no_points():\n    pass\n")
     with pytest.raises(judge.JudgeError, match="needs points and grade_cell"):
         judge.judge(specs.load_folder(checks), submission)
+
+
+# --------------------------------------------------------------------------- under limits
+
+LIMITED_SPEC = """
+id = "limited"
+title = "Models judged under limits"
+notebook = "limited.ipynb"
+[artifacts.model]
+path = "model.keras"
+kind = "keras"
+[limits]
+judge_timeout_s = 10
+judge_memory_mb = 1500
+"""
+
+LIMITED_CHECKS = '''
+import numpy as np
+import pytest
+
+
+@pytest.mark.points(1)
+@pytest.mark.grade_cell("test_model")
+def test_a_quick_check():
+    """A check that needs no model"""
+
+
+@pytest.mark.points(2)
+@pytest.mark.grade_cell("test_model")
+def test_predict(keras_artifact):
+    """The model predicts"""
+    out = keras_artifact("model").predict(np.ones((1, 1), dtype="float32"), verbose=0)
+    assert out.shape == (1, 1), f"shape {out.shape}"
+'''
+
+
+def repeated(steps: int, *middle) -> keras.Model:  # noqa: F821 (imported in the function)
+    """A tiny model whose work grows with ``steps`` (a very long sequence, as in the attack)."""
+    import keras
+
+    return keras.Sequential(
+        [keras.Input((1,)), keras.layers.RepeatVector(steps), *middle, keras.layers.Dense(1)]
+    )
+
+
+@pytest.fixture
+def limited(tmp_path):
+    folder = tmp_path / "plugins" / "limited"
+    folder.mkdir(parents=True)
+    (folder / "spec.toml").write_text(LIMITED_SPEC)
+    (folder / "check_hidden.py").write_text(textwrap.dedent(LIMITED_CHECKS))
+    spec = specs.load_folder(folder)
+    process = judge.JudgeProcess()
+    yield spec, process
+    process.close()
+
+
+def judge_model(spec, process, model, folder):
+    (folder / "artifacts").mkdir(parents=True)
+    model.save(folder / "artifacts" / "model.keras")
+    return by_name(process.judge(spec, folder, spec.limits))
+
+
+def test_a_slow_model_is_stopped_at_the_time_limit(limited, tmp_path):
+    import keras
+
+    spec, process = limited
+    slow = repeated(3_000_000, keras.layers.SimpleRNN(4))
+    results = judge_model(spec, process, slow, tmp_path / "slow")
+    assert results["test_a_quick_check"].passed
+    assert results["test_predict"].points == 0
+    assert "stopped your models after 10 s" in results["test_predict"].message
+    good = repeated(3, keras.layers.SimpleRNN(4))
+    assert judge_model(spec, process, good, tmp_path / "good")["test_predict"].passed
+
+
+def test_a_huge_model_is_stopped_at_the_memory_limit(limited, tmp_path):
+    import keras
+
+    spec, process = limited
+    huge = repeated(20_000_000, keras.layers.Dense(64), keras.layers.GlobalAveragePooling1D())
+    results = judge_model(spec, process, huge, tmp_path / "huge")
+    assert "used more than 1500 MB" in results["test_predict"].message
+    assert results["test_a_quick_check"].passed
+
+
+def test_the_judge_child_has_no_network(limited, tmp_path):
+    spec, process = limited
+    (spec.folder / "check_network.py").write_text(
+        textwrap.dedent('''
+        import socket
+        import pytest
+
+
+        @pytest.mark.points(1)
+        @pytest.mark.grade_cell("test_model")
+        def test_network():
+            """No network"""
+            socket.create_connection(("1.1.1.1", 53), timeout=3)
+        ''')
+    )
+    (tmp_path / "empty").mkdir()
+    results = by_name(process.judge(spec, tmp_path / "empty", spec.limits))
+    assert results["test_network"].message.startswith("OSError")
