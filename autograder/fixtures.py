@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,11 @@ def _load_keras(path: Path):
 
     if not path.is_file():
         return f"{path.name} is missing"
+    if not zipfile.is_zipfile(path):
+        return (
+            f"{path.name} is damaged: it is not a complete .keras file (truncated, or not "
+            "saved with model.save); export it again"
+        )
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # any failure to load is the student's file, reported as such

@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -168,12 +169,20 @@ def judge(spec: Spec, judged_dir: Path, report=None) -> list[CheckResult]:
 
 
 def _message(excinfo) -> str:
-    """The student-facing message of a failed check: the exception's text only."""
+    """The student-facing message of a failed check: the exception's text only, no paths."""
     error = excinfo.value
-    text = str(error).strip()
+    text = without_paths(str(error).strip())
     if isinstance(error, AssertionError | pytest.fail.Exception):
         return text or "check failed"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w./:])/(?:[^\s'\"/:,;()]+/)+([^\s'\"/:,;()]*)")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: no grader path reaches a student."""
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1) or "<folder>", text)
 
 
 def _skip_message(report) -> str:

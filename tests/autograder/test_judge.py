@@ -238,3 +238,23 @@ def test_the_judge_child_has_no_network(limited, tmp_path):
     (tmp_path / "empty").mkdir()
     results = by_name(process.judge(spec, tmp_path / "empty", spec.limits))
     assert results["test_network"].message.startswith("OSError")
+
+
+def test_a_truncated_model_is_damaged_and_no_grader_path_is_shown(limited, tmp_path):
+    import keras
+
+    spec, _ = limited
+    folder = tmp_path / "truncated"
+    (folder / "artifacts").mkdir(parents=True)
+    repeated(3, keras.layers.SimpleRNN(2)).save(folder / "artifacts" / "model.keras")
+    data = (folder / "artifacts" / "model.keras").read_bytes()
+    (folder / "artifacts" / "model.keras").write_bytes(data[: len(data) // 2])
+    message = by_name(judge.judge(spec, folder))["test_predict"].message
+    assert message.startswith("model.keras is damaged")
+    assert str(tmp_path) not in message
+
+
+def test_messages_never_carry_absolute_paths():
+    text = "File not found: filepath=/srv/course/.work/a1/bob/judged/artifacts/models/lstm.keras."
+    assert judge.without_paths(text) == "File not found: filepath=lstm.keras."
+    assert judge.without_paths("ratio 1/2 of a/b") == "ratio 1/2 of a/b"
