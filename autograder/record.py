@@ -24,6 +24,8 @@ from autograder.course import Results
 from autograder.spec import Curves
 from autograder.task import Outcome
 
+GRADES_COLUMNS = ["student", "assignment", "status", "total", "max"]
+
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,16 +49,27 @@ def record(results: Results, outcome: Outcome, source_notebook: Path) -> None:
     graded = results.autograded(outcome.student, outcome.assignment)
     if outcome.executed is not None and outcome.executed.is_file():
         atomic_write(graded / source_notebook.name, outcome.executed.read_bytes())
-    atomic_write(graded / "results.json", json.dumps(gradescope_results(outcome), indent=2))
-    manual = manual_points(source_notebook)
-    feedback = results.feedback(outcome.student, outcome.assignment) / "feedback.html"
-    atomic_write(feedback, feedback_html(outcome, manual))
-    write_gradebook(results, outcome, source_notebook)
+    restore(results, outcome, source_notebook)
     atomic_write(
         results.grading_file(outcome.student, outcome.assignment),
         json.dumps(outcome.to_json(), indent=2, sort_keys=True),
     )
     write_grades_csv(results)
+
+
+def restore(results: Results, outcome: Outcome, source_notebook: Path) -> None:
+    """Write what derives from a recorded outcome: results.json, feedback, gradebook scores.
+
+    A resumed run calls it for every submission it does not grade again, so that the
+    class-level files always agree with the per-submission records (a run killed
+    between two writes loses nothing).
+    """
+    graded = results.autograded(outcome.student, outcome.assignment)
+    atomic_write(graded / "results.json", json.dumps(gradescope_results(outcome), indent=2))
+    manual = manual_points(source_notebook)
+    feedback = results.feedback(outcome.student, outcome.assignment) / "feedback.html"
+    atomic_write(feedback, feedback_html(outcome, manual))
+    write_gradebook(results, outcome, source_notebook)
 
 
 # --------------------------------------------------------------------------- gradebook
@@ -149,7 +162,7 @@ def write_grades_csv(results: Results) -> None:
         }
         row.update({check.name: check.points for check in outcome.checks})
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=GRADES_COLUMNS)
     atomic_write(results.grades_csv, frame.to_csv(index=False))
 
 

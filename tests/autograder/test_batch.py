@@ -53,3 +53,37 @@ def test_a_dying_worker_fails_only_its_own_submission(tmp_path):
         for task, outcome in batch._execute(tasks, 2, None, worker=crash_for_mallory)
     }
     assert results == {"alice": "graded", "bob": "graded", "carol": "graded", "mallory": "failed"}
+
+
+def test_a_resumed_run_rebuilds_the_class_files_from_the_records(tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from autograder import cli
+    from autograder.course import Course
+    from autograder.judge import CheckResult
+    from autograder.submissions import digest
+
+    course = tmp_path / "course"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "files" / "toy_course", course)
+    assert cli.main(["--course", str(course), "release", "toy_sum"]) == 0
+    course_ = Course(course)
+    spec = course_.spec("toy_sum")
+    folder = course / "submitted" / "alice" / "toy_sum"
+    folder.mkdir(parents=True)
+    (folder / "toy_sum.ipynb").write_text("{}")
+    results = Results(course)
+    source = course_.source_notebook(spec)
+    record.register_assignment(results, "toy_sum", source)
+    check = CheckResult("test_mae", "close", "test_toy", 2.0, 2.0, "")
+    outcome = Outcome("alice", "toy_sum", digest(folder, 1 << 30)[0], "graded", checks=[check])
+    record.record(results, outcome, source)
+    # a crash between two writes: the CSV lost its row, the feedback page is gone
+    results.grades_csv.write_text("student,assignment,status,total,max\n")
+    (results.feedback("alice", "toy_sum") / "feedback.html").unlink()
+
+    summary = batch.run_batch(spec, course_, course / "submitted", results, progress=False)
+    assert summary.skipped == ["alice"] and not summary.graded
+    assert pd.read_csv(results.grades_csv).set_index("student")["total"].to_dict() == {"alice": 2}
+    assert (results.feedback("alice", "toy_sum") / "feedback.html").is_file()
