@@ -58,12 +58,12 @@ def _submodels(model) -> list:
     return [layer for layer in getattr(model, "layers", []) if isinstance(layer, keras.Model)]
 
 
-def _flat_layers(model) -> list:
+def flat_layers(model) -> list:
     """Every layer of ``model``, nested models opened, in order."""
     found = []
     for layer in getattr(model, "layers", []):
         if isinstance(layer, keras.Model):
-            found += _flat_layers(layer)
+            found += flat_layers(layer)
         elif not isinstance(layer, keras.layers.InputLayer):
             found.append(layer)
     return found
@@ -125,7 +125,7 @@ def _through(layer) -> list[str] | None:
 
 def inspect(model) -> Architecture:
     """The recurrent layers of ``model`` and, if one exists, a path around them."""
-    layers = _flat_layers(model)
+    layers = flat_layers(model)
     recurrent = tuple(kind for layer in layers if (kind := recurrent_kind(layer)))
     path = _open_path(model) if recurrent else None
     return Architecture(

@@ -71,6 +71,12 @@ def thresholds(spec) -> dict[str, float]:
     return spec.thresholds
 
 
+@pytest.fixture
+def measured(record_property):
+    """``measured(text)``: what the check measured, with its threshold; shown pass or fail."""
+    return lambda text: record_property("measured", text)
+
+
 @pytest.fixture(scope="session")
 def run_result(judged) -> dict:
     path = judged.run_json

@@ -94,7 +94,7 @@ class _Collector:
         if report.when == "teardown" and name in self.results:
             self._report("result", self.results[name].to_json())
         if report.when == "call" and report.passed:
-            points, message = float(check["points"]), ""
+            points, message = float(check["points"]), check.get("measured", "")
         elif report.failed:
             points, message = 0.0, getattr(report, "student_message", "") or "check failed"
         elif report.skipped:
@@ -222,7 +222,7 @@ class JudgeProcess:
             self.close()
             raise JudgeError(f"the judge process could not start: {self._log_tail()}") from None
         collected: dict[str, CheckResult] = {}
-        deadline = time.monotonic() + limits.judge_timeout_s
+        deadline = time.monotonic() + STARTUP_LIMIT_S  # the course's own start-up
         while True:
             message, stopped = self._next(process, deadline, limits)
             if stopped:
@@ -234,8 +234,9 @@ class JudgeProcess:
                     )
                 return _stopped(collected, stopped, limits)
             kind, payload = message
-            if kind == "collected":
+            if kind == "collected":  # from here on, the student's models are loaded and run
                 collected = {c["name"]: CheckResult(**c) for c in payload}
+                deadline = time.monotonic() + limits.judge_timeout_s
             elif kind == "result":
                 collected[payload["name"]] = CheckResult(**payload)
             elif kind == "done":
@@ -317,6 +318,8 @@ NETWORKLESS = (
     "--die-with-parent",
 )  # fmt: skip
 WATCH_INTERVAL_S = 0.25
+#: Time the child may take to start and collect the checks (the grader's cost, not the model's).
+STARTUP_LIMIT_S = 300
 STOPPED = {
     "timeout": "the judge stopped your models after {timeout} s (the time limit for loading "
     "them and predicting on the hidden data): is a sequence length or a layer far too large?",
@@ -358,6 +361,8 @@ def serve() -> None:
     def send(kind: str, payload) -> None:
         channel.write(json.dumps([kind, payload]) + "\n")
         channel.flush()
+
+    import keras  # noqa: F401 (loaded before the first request, as every check needs it)
 
     for line in sys.stdin:
         request = json.loads(line)

@@ -24,9 +24,9 @@
 #
 # | part | how | points |
 # |---|---|---|
-# | `build_model` | autograded (hidden checks compare it with the reference) | 6 |
-# | exported models (`models/*.keras`, `models/history.json`) | autograded | 13 |
-# | accuracy of the exported models on hidden test reviews | autograded | 9 |
+# | `build_model` | autograded (hidden checks compare it with the reference) | 3 |
+# | exported models (`models/*.keras`, `models/history.json`): the export format, and each model's architecture read from its graph | autograded | 4 |
+# | accuracy of the exported models on hidden test reviews | autograded | 21 |
 # | preprocessing choices | written answer, marked by hand | 2 |
 # | comparison report | written answer, marked by hand | 5 |
 #
@@ -41,7 +41,18 @@
 #   evaluates them on test reviews you have not trained on, and calls `build_model`.
 #   **Passing the public checks does not mean passing the hidden checks.**
 # - The whole notebook must run top to bottom in under 10 minutes on a 2-core CPU
-#   (the reference solution takes about 4). Train on the training split only.
+#   (the reference solution takes about 4).
+# - **How points are earned.** Most points are for accuracy on hidden reviews, and a
+#   model's accuracy counts only when its architecture check passes: the recurrent layer
+#   its file name says sits on the one path from the text to the output (no shortcut
+#   around it), after the Embedding and before the output layer, with the sizes of your
+#   own `build_model`. Models that are constant, at chance or not recurrent earn at most
+#   a quarter of the autograded points. What the locked export cell guarantees anyway
+#   (the files load and answer in the right shape) is worth 1 point.
+# - Train (and adapt the vectorizer) on the training split only; the test split is for
+#   your own comparison. The grader does not check this by machine (its hidden reviews
+#   are not in your test split), but a report that trains on test data loses the report
+#   points.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false}
 import json
@@ -182,8 +193,8 @@ def build_model(cell_type, vocab_size, embedding_dim, units):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_build_model", "locked": true, "points": 6, "schema_version": 3, "solution": false}
-# Public checks of build_model (6 points). Passing them does NOT mean passing the hidden
+# %% nbgrader={"grade": true, "grade_id": "test_build_model", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# Public checks of build_model (3 points). Passing them does NOT mean passing the hidden
 # checks, which compare your layers and parameter counts with the reference solution.
 for cell_type, layer_class in zip(
     CELL_TYPES, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU), strict=True
@@ -333,9 +344,10 @@ else:
     for path in export_models(to_export, to_record, "models").values():
         print("exported", path)
 
-# %% nbgrader={"grade": true, "grade_id": "test_export", "locked": true, "points": 13, "schema_version": 3, "solution": false}
-# Public checks of the export (13 points). Passing them does NOT mean passing the hidden
-# checks, which also check the architecture in each file, its size and its speed.
+# %% nbgrader={"grade": true, "grade_id": "test_export", "locked": true, "points": 4, "schema_version": 3, "solution": false}
+# Public checks of the export (4 points). Passing them does NOT mean passing the hidden
+# checks, which also read each model's graph (the recurrent layer on the one path from
+# the text to the output), its sizes and its speed.
 for name in CELL_TYPES:
     path = Path("models") / f"{name}.keras"
     assert path.is_file(), f"{path} is missing: run the export cell"
@@ -346,8 +358,8 @@ history_file = json.loads(Path("models/history.json").read_text())
 assert set(history_file) == set(CELL_TYPES), "models/history.json must have the three models"
 print("export: public checks passed")
 
-# %% nbgrader={"grade": true, "grade_id": "test_accuracy", "locked": true, "points": 9, "schema_version": 3, "solution": false}
-# Public check of accuracy (9 points). The hidden checks measure each exported model on
+# %% nbgrader={"grade": true, "grade_id": "test_accuracy", "locked": true, "points": 21, "schema_version": 3, "solution": false}
+# Public check of accuracy (21 points). The hidden checks measure each exported model on
 # 5,000 hidden test reviews against calibrated thresholds (full and partial credit).
 # This only checks that each beats chance clearly on 500 public test reviews: passing it
 # does NOT mean passing the hidden checks.

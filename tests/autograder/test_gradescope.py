@@ -35,8 +35,8 @@ def test_test_file_has_one_case_per_check():
     namespace: dict = {}
     exec(compile(source, "test_build_model.py", "exec"), namespace)
     cases = [v for k, v in namespace.items() if k.startswith("case_")]
-    assert len(cases) == len(checks) == 6
-    assert namespace["points"] == 6.0 and namespace["OK_FORMAT"] is False
+    assert len(cases) == len(checks) == 3
+    assert namespace["points"] == 3.0 and namespace["OK_FORMAT"] is False
 
 
 def test_otter_run_of_the_zip_matches_grade(tmp_path):
@@ -91,4 +91,4 @@ def test_otter_run_of_the_zip_matches_grade(tmp_path):
     )
     ours = record.recorded(Results(tmp_path / "ours"), "dan", ASSIGNMENT)
     assert otter_cells == record.cell_scores(ours)
-    assert otter_cells["test_build_model"] == 6.0
+    assert otter_cells["test_build_model"] == 3.0

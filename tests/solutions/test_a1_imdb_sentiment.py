@@ -10,9 +10,10 @@ import keras
 import nbformat
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, end_to_end, export_models
-from assignments.data import DataError, locate
+from assignments.data import DataError, load_imdb, locate
 from autograder import spec as specs
 from autograder.course import Course
 from solutions import a1_imdb_sentiment as solution
@@ -91,10 +92,10 @@ def test_notebook_grade_cells():
     cells = grade_cells()
     assert {k: v["points"] for k, v in cells.items()} == {
         "preprocessing_choices": 2,
-        "test_build_model": 6,
+        "test_build_model": 3,
         "report": 5,
-        "test_export": 13,
-        "test_accuracy": 9,
+        "test_export": 4,
+        "test_accuracy": 21,
     }
     for grade_id in ("test_build_model", "test_export", "test_accuracy"):
         assert cells[grade_id]["locked"] and cells[grade_id]["type"] == "code"
@@ -133,11 +134,13 @@ def test_release_has_no_solution(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- hidden checks
 
 
-def tiny_submission(root: Path, swap: bool = False) -> Path:
-    """A well-formed but untrained submission in the run stage's output layout."""
+def tiny_submission(root: Path, swap: bool = False, models=None) -> Path:
+    """A well-formed submission in the run stage's output layout (untrained models by default)."""
     texts = np.array(["a good film", "a bad film", "good acting, bad plot"], dtype=object)
     vectorizer = solution.make_vectorizer(texts, vocab_size=50, seq_len=10)
-    models = {c: end_to_end(vectorizer, solution.build_model(c, 50, 4, 4)) for c in CELL_TYPES}
+    models = models or {
+        c: end_to_end(vectorizer, solution.build_model(c, 50, 4, 4)) for c in CELL_TYPES
+    }
     curve = {key: [0.7, 0.6] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
     export_models(
         models, {c: {**curve, "seconds_per_epoch": 1.0} for c in CELL_TYPES}, root / "models"
@@ -183,7 +186,9 @@ def test_hidden_checks_on_untrained_submission(untrained_results):
         f"test_accuracy_{tier}[{c}]" for tier in ("basic", "target") for c in CELL_TYPES
     }
     message = untrained_results["test_accuracy_target[lstm]"].message
-    assert "hidden test reviews" in message and "full credit needs" in message
+    assert "accuracy on hidden test reviews is 0." in message and "target tier 0.8" in message
+    assert "That is chance level" in message
+    assert score(untrained_results) == 7  # a quarter of 28, at most
     totals = Counter()
     for result in untrained_results.values():
         totals[result.grade_cell] += result.max_points
@@ -213,3 +218,89 @@ def test_quick_reference_passes_hidden_checks(imdb, tmp_path):
     solution.train_reference(seed=0, out_dir=tmp_path / "artifacts" / "models", quick=True)
     results = judge(specs.load(ID), write_probes(tmp_path))
     assert [r.name for r in results if not r.passed] == []
+
+
+def score(results) -> float:
+    return sum(r.points for r in results.values())
+
+
+def judged(tmp_path, models) -> dict:
+    from autograder.judge import judge
+
+    return {r.name: r for r in judge(specs.load(ID), tiny_submission(tmp_path, models=models))}
+
+
+def constant_model(cell_type: str) -> keras.Model:
+    """The taught architecture whose output ignores the review: always P = 0.5."""
+    texts = np.array(["a good film", "a bad film"], dtype=object)
+    model = solution.build_model(cell_type, 50, 4, 4)
+    dense = model.layers[-1]
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+    return end_to_end(solution.make_vectorizer(texts, 50, 10), model)
+
+
+def test_constant_models_earn_at_most_a_quarter(imdb, tmp_path):
+    results = judged(tmp_path, {c: constant_model(c) for c in CELL_TYPES})
+    assert score(results) == 7
+    assert "0.500" in results["test_accuracy_basic[gru]"].message
+
+
+def bag_of_words(vectorizer, layers=None, side: str | None = None) -> keras.Model:
+    """Embedding and average pooling to P(positive); ``side``: a 1-unit decoy RNN beside it.
+
+    ``layers`` (embedding, pooling, dense) reuses trained layers, weights included.
+    """
+    embedding, pooling, dense = layers or (
+        keras.layers.Embedding(5000, 16),
+        keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(1),
+    )
+    tokens = keras.Input((None,), dtype="int32", name=f"tokens_{side}")
+    embedded = embedding(tokens)
+    bag = dense(pooling(embedded))
+    if side:  # names: the judge's clear_session restarts Keras's automatic names
+        branch = solution.RECURRENT[side](1, name=f"decoy_{side}")(embedded)
+        weight = keras.layers.Dense(1, kernel_initializer="zeros", name=f"zero_{side}")
+        bag = keras.layers.Add(name=f"add_{side}")([bag, weight(branch)])
+    output = keras.layers.Activation("sigmoid", name=f"sigmoid_{side}")(bag)
+    return end_to_end(vectorizer, keras.Model(tokens, output, name=f"bag_{side}"))
+
+
+@pytest.fixture(scope="module")
+def trained_bag_of_words(imdb):
+    """A bag-of-words classifier trained on 5,000 training reviews (a few seconds)."""
+    texts, labels = load_imdb("train")
+    keep = np.random.default_rng(0).permutation(len(texts))[:5000]
+    vectorizer = solution.make_vectorizer(texts[keep], 5000, 200)
+    keras.utils.set_random_seed(0)
+    model = bag_of_words(vectorizer)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(tf.constant(list(texts[keep])), labels[keep], epochs=4, batch_size=64, verbose=0)
+    return vectorizer, model
+
+
+def test_a_model_without_recurrent_layer_earns_no_accuracy(trained_bag_of_words, tmp_path):
+    _, model = trained_bag_of_words
+    results = judged(tmp_path, {c: model for c in CELL_TYPES})
+    assert score(results) == 4  # build_model and the export format only
+    assert "no recurrent layer" in results["test_architecture[lstm]"].message
+    assert results["test_accuracy_target[lstm]"].message.startswith("not graded")
+
+
+def test_a_decoy_recurrent_branch_beside_a_shortcut_earns_no_accuracy(
+    trained_bag_of_words, tmp_path
+):
+    vectorizer, trained = trained_bag_of_words
+    inner = trained.layers[-1]
+    kinds = (keras.layers.Embedding, keras.layers.GlobalAveragePooling1D, keras.layers.Dense)
+    layers = [next(layer for layer in inner.layers if isinstance(layer, kind)) for kind in kinds]
+    decoys = {c: bag_of_words(vectorizer, layers, side=c) for c in CELL_TYPES}
+    plugin = specs.load(ID).plugin()
+    texts, labels = plugin.hidden()
+    accuracy = plugin.accuracy(plugin.predict_probabilities(decoys["lstm"], texts), labels)
+    assert accuracy >= specs.load(ID).thresholds["accuracy_basic_lstm"]  # it would have scored
+    results = judged(tmp_path, decoys)
+    assert score(results) == 4
+    message = results["test_architecture[lstm]"].message
+    assert "around it" in message and "GlobalAveragePooling1D" in message
+    assert results["test_accuracy_basic[lstm]"].message.startswith("not graded")
