@@ -18,11 +18,14 @@ set is visible whole, nothing is held out, and it cannot be calibrated.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from autograder.spec import Spec
 
@@ -79,10 +82,36 @@ class Plugin:
         return None
 
     def hidden(self) -> Any:
-        """:meth:`load_hidden`, computed once per process."""
+        """:meth:`load_hidden`, once per process: from the grader's cache when it holds it."""
         if self._hidden is None:
-            self._hidden = self.load_hidden()
+            cached = self.hidden_cache()
+            self._hidden = read_arrays(cached) if cached.is_file() else self.load_hidden()
         return self._hidden
+
+    def hidden_cache(self) -> Path:
+        """Where :meth:`cache_hidden` keeps the held-out data (keyed by the plugin's code)."""
+        from assignments.data import cache_dir
+
+        code = self.spec.folder / PLUGIN_FILE
+        key = hashlib.sha256(code.read_bytes() if code.is_file() else b"").hexdigest()[:16]
+        return cache_dir() / "hidden" / f"{self.spec.id}-{key}.npz"
+
+    def cache_hidden(self) -> None:
+        """Build the held-out data once for a whole batch (run by the trusted parent).
+
+        Grading workers then read it instead of parsing the data sets again. Only
+        tuples of arrays and strings are cached; anything else is rebuilt per worker.
+        """
+        path = self.hidden_cache()
+        if path.is_file():
+            return
+        arrays = to_arrays(self.load_hidden())
+        if arrays is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.part")
+            with open(partial, "wb") as handle:
+                np.savez(handle, **arrays)
+            partial.replace(path)
 
     def reference_run(self, seed: int) -> dict[str, ReferenceResult]:
         """Train the reference solution with ``seed``; its metric per model, as the judge scores."""
@@ -95,6 +124,46 @@ class Plugin:
     def baselines(self) -> dict[str, float]:
         """The metric of trivial models (majority class, unigram, persistence...), by name."""
         raise NotImplementedError(f"assignment '{self.spec.id}' declares no trivial baselines")
+
+
+def to_arrays(value: Any) -> dict[str, np.ndarray] | None:
+    """A tuple of arrays (strings allowed) as plain arrays for ``np.savez``; None if not one."""
+    items = value if isinstance(value, tuple) else (value,)
+    arrays: dict[str, np.ndarray] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            arrays[f"{index}_text"] = np.frombuffer(item.encode(), dtype=np.uint8)
+        elif isinstance(item, np.ndarray) and item.dtype == object:
+            if not all(isinstance(text, str) for text in item):
+                return None
+            encoded = [text.encode() for text in item]
+            arrays[f"{index}_strings"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+            arrays[f"{index}_ends"] = np.cumsum([len(text) for text in encoded], dtype=np.int64)
+        elif isinstance(item, np.ndarray):
+            arrays[f"{index}_array"] = item
+        else:
+            return None
+    arrays["tuple"] = np.array(isinstance(value, tuple))
+    return arrays
+
+
+def read_arrays(path: Path) -> Any:
+    """What :func:`to_arrays` stored at ``path`` (no pickles)."""
+    with np.load(path, allow_pickle=False) as stored:
+        items: dict[int, Any] = {}
+        for name in stored.files:
+            index, _, kind = name.partition("_")
+            if kind == "text":
+                items[int(index)] = stored[name].tobytes().decode()
+            elif kind == "strings":
+                data, ends = stored[name].tobytes(), stored[f"{index}_ends"]
+                starts = np.concatenate([[0], ends[:-1]])
+                texts = [data[a:b].decode() for a, b in zip(starts, ends, strict=True)]
+                items[int(index)] = np.array(texts, dtype=object)
+            elif kind == "array":
+                items[int(index)] = stored[name]
+        values = tuple(items[index] for index in sorted(items))
+        return values if bool(stored["tuple"]) else values[0]
 
 
 def load_plugin(spec: Spec) -> Plugin:

@@ -97,3 +97,35 @@ def test_a_course_view_loads_in_place_of_the_published_file(tmp_path, monkeypatc
     (tmp_path / "view" / "tinyshakespeare.txt").write_text(text + "edited after the view\n")
     with pytest.raises(data.DataError, match="does not match its view manifest"):
         data.load_shakespeare()
+
+
+def test_held_out_data_round_trips_through_the_cache_without_pickles(tmp_path):
+    from autograder.plugin import read_arrays, to_arrays
+
+    texts = np.array(["a good film", "", "ünïcode \x85 review"], dtype=object)
+    value = (texts, np.array([1, 0, 1]))
+    np.savez(tmp_path / "a.npz", **to_arrays(value))
+    back = read_arrays(tmp_path / "a.npz")
+    assert list(back[0]) == list(texts) and back[1].tolist() == [1, 0, 1]
+    np.savez(tmp_path / "b.npz", **to_arrays("the held-out stretch\n"))
+    assert read_arrays(tmp_path / "b.npz") == "the held-out stretch\n"
+    assert to_arrays({"not": "a tuple of arrays"}) is None
+
+
+def test_workers_read_the_hidden_data_the_parent_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNN_COURSE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "plugins" / "counted"
+    folder.mkdir(parents=True)
+    (folder / "spec.toml").write_text('id = "counted"\ntitle = "C"\nnotebook = "c.ipynb"\n')
+    (folder / "plugin.py").write_text(
+        "import numpy as np\nfrom autograder.plugin import Plugin\n"
+        "CALLS = []\n\n\nclass AssignmentPlugin(Plugin):\n"
+        "    def load_hidden(self):\n        CALLS.append(1)\n"
+        "        return np.arange(3), 'text'\n"
+    )
+    parent = load_plugin(specs.load("counted", tmp_path))
+    parent.cache_hidden()
+    parent.cache_hidden()
+    worker = type(parent)(parent.spec)  # a fresh instance, as in a new worker process
+    assert worker.hidden()[1] == "text" and worker.hidden()[0].tolist() == [0, 1, 2]
+    assert len(__import__(type(parent).__module__).CALLS) == 1
