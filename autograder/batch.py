@@ -11,6 +11,7 @@ arrives; a rerun grades only submissions that are new or whose files changed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -81,7 +82,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     status = "rejected" if run["status"] == "rejected" else "graded"
     judging = time.perf_counter()
     try:
-        checks = worker_judge().judge(spec, judged.root, limits)
+        checks = worker_judge(task.threads).judge(spec, judged.root, limits)
     except JudgeError as err:
         checks, status = [], "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}
@@ -183,6 +184,7 @@ def run_batch(
             data_dir=data_dir,
             notebook_timeout_s=notebook_timeout_s,
             problem=s.problem,
+            threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None,
         )
         for s in todo
     ]

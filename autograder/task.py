@@ -31,6 +31,7 @@ class GradingTask:
     data_dir: Path | None = None
     notebook_timeout_s: int | None = None
     problem: str | None = None  # found when collecting: the submission is rejected unread
+    threads: int | None = None  # TensorFlow threads per worker (the cores shared by the jobs)
 
 
 @dataclass
