@@ -1,11 +1,13 @@
-"""Benchmark: our grader against ``nbgrader autograde`` on the same submissions.
+"""Benchmarks, each printing ratios of runs made side by side in one go.
 
 ``rnn-course bench ID SUBMISSION --copies N`` copies one submission folder N
 times into a scratch course, grades the copies with ``rnn-course grade`` and
 with ``nbgrader autograde`` (no sandbox, hidden tests in the student's kernel)
 one after the other in the same run, and prints seconds per submission for
-each and their ratio. Absolute times on shared machines are noisy; the ratio
-from one run is the number to compare.
+each and their ratio. ``--judge`` times the judge on the submission's exported
+models against a plain script doing the bare work; ``--scaling`` grades the
+copies with one worker, then two. Absolute times on shared machines are noisy;
+the ratio from one run is the number to compare.
 """
 
 from __future__ import annotations
@@ -95,3 +97,95 @@ def run(
             course,
         )
     return BenchResult(copies, ours_s, nbgrader_s)
+
+
+# --------------------------------------------------------------------------- the judge
+
+
+@dataclass(frozen=True)
+class JudgeBench:
+    plain_s: float
+    judge_cold_s: float
+    judge_warm_s: float
+
+    def report(self) -> str:
+        return (
+            f"plain script (load the models, predict the hidden data)  {self.plain_s:7.1f} s\n"
+            f"judge, a new child (start, hidden data, every check)     {self.judge_cold_s:7.1f} s"
+            f"   ratio {self.judge_cold_s / self.plain_s:5.2f}\n"
+            f"judge, the same child again (the next submission)        {self.judge_warm_s:7.1f} s"
+            f"   ratio {self.judge_warm_s / self.plain_s:5.2f}"
+        )
+
+
+PLAIN_SCRIPT = (
+    "import sys; from pathlib import Path; from autograder import spec; "
+    "from autograder.course import Judged; "
+    "spec.load_folder(Path(sys.argv[1])).plugin().bare_inference(Judged(Path(sys.argv[2])))"
+)
+
+
+def judge_bench(assignment: Spec, submission: Path) -> JudgeBench:
+    """The judge on a submission's exported models against the bare work it has to do.
+
+    The plain script is a fresh process that loads the models and predicts the
+    hidden data (the plugin's ``bare_inference``); the judge runs every hidden
+    check in its child process, first freshly started, then warm.
+    """
+    from autograder.judge import JudgeProcess
+
+    with tempfile.TemporaryDirectory(prefix="rnn-bench-judge-") as scratch:
+        judged = Path(scratch) / "judged"
+        for relative in assignment.artifact_paths.values():
+            if (submission / relative).is_file():
+                (judged / "artifacts" / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(submission / relative, judged / "artifacts" / relative)
+        assignment.plugin().cache_hidden()
+        plain_s = timed(
+            [sys.executable, "-c", PLAIN_SCRIPT, str(assignment.folder), str(judged)], Path.cwd()
+        )
+        process = JudgeProcess()
+        try:
+            cold_s = _timed_judge(process, assignment, judged)
+            warm_s = _timed_judge(process, assignment, judged)
+        finally:
+            process.close()
+    return JudgeBench(plain_s, cold_s, warm_s)
+
+
+def _timed_judge(process, assignment: Spec, judged: Path) -> float:
+    started = time.perf_counter()
+    process.judge(assignment, judged, assignment.limits)
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- parallel workers
+
+
+def jobs_bench(assignment: Spec, course: Course, submission: Path, copies: int) -> str:
+    """Grade ``copies`` copies with ``--jobs 1`` then ``--jobs 2`` (no execution); the speed-up."""
+    bin_dir = Path(sys.executable).parent
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="rnn-bench-jobs-") as scratch:
+        root = make_course(assignment, course, submission.resolve(), copies, Path(scratch))
+        for jobs in (1, 2):
+            seconds[jobs] = timed(
+                [
+                    str(bin_dir / "rnn-course"),
+                    "grade",
+                    assignment.id,
+                    str(root / "submitted"),
+                    "--out",
+                    str(root / f"jobs{jobs}"),
+                    "--jobs",
+                    str(jobs),
+                    "--no-execute",
+                    "--no-progress",
+                ],
+                root,
+            )
+    return (
+        f"{copies} submissions, judged without execution\n"
+        f"--jobs 1   {seconds[1]:7.1f} s\n"
+        f"--jobs 2   {seconds[2]:7.1f} s   speed-up {seconds[1] / seconds[2]:5.2f}x"
+    )

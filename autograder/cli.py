@@ -145,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--jobs", type=positive_int, default=1, help="workers for `grade` (default 1)"
     )
+    what = bench.add_mutually_exclusive_group()
+    what.add_argument(
+        "--judge",
+        action="store_true",
+        help="time the judge on the folder's exported models against a plain script",
+    )
+    what.add_argument(
+        "--scaling",
+        action="store_true",
+        help="grade the copies (without execution) with --jobs 1, then --jobs 2",
+    )
     bench.set_defaults(handler=run_bench)
 
     gradescope = commands.add_parser(
@@ -255,8 +266,13 @@ def run_bench(args) -> int:
     folder = Path(args.submission)
     if not folder.is_dir():
         raise CommandError(f"{folder} is not a folder: give one submission folder")
-    result = bench.run(course.spec(args.assignment), course, folder, args.copies, args.jobs)
-    print(result.report())
+    spec = course.spec(args.assignment)
+    if args.judge:
+        print(bench.judge_bench(spec, folder).report())
+    elif args.scaling:
+        print(bench.jobs_bench(spec, course, folder, args.copies))
+    else:
+        print(bench.run(spec, course, folder, args.copies, args.jobs).report())
     return 0
 
 

@@ -117,6 +117,13 @@ class Plugin:
         """Train the reference solution with ``seed``; its metric per model, as the judge scores."""
         raise NotImplementedError(f"assignment '{self.spec.id}' has no reference training")
 
+    def bare_inference(self, judged) -> None:
+        """Load the exported models of ``judged`` and predict the hidden data, nothing more.
+
+        The baseline ``rnn-course bench ID FOLDER --judge`` compares the judge with.
+        """
+        raise NotImplementedError(f"assignment '{self.spec.id}' has no bare inference to time")
+
     def reference_description(self) -> str:
         """One sentence on the reference and the hidden data, for the calibration table."""
         return ""

@@ -101,6 +101,15 @@ class AssignmentPlugin(Plugin):
             for name, model in models.items()
         }
 
+    def bare_inference(self, judged) -> None:
+        import keras
+        import tensorflow as tf
+
+        texts = tf.constant(list(self.hidden()[0]))
+        for name in self.spec.calibration.models:
+            model = keras.saving.load_model(judged.artifact(self.spec.artifact_paths[name]))
+            model.predict(texts, batch_size=BATCH_SIZE, verbose=0)
+
     def reference_description(self) -> str:
         from dataclasses import asdict
 
