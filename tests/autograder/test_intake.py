@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -178,3 +180,212 @@ def test_only_regular_files_are_copied(course, tmp_path):
     intake.intake(submission, spec, release, scratch)
     copied = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
     assert copied == ["models", "models/lstm.keras", "toy.ipynb"]
+
+
+# Notebooks whose cells lost their nbgrader metadata (VS Code, Colab, nbconvert's
+# ClearMetadataPreprocessor, cells pasted into a fresh notebook).
+
+A1_RELEASE = (
+    Path(__file__).resolve().parents[2] / "release/a1_imdb_sentiment/a1_imdb_sentiment.ipynb"
+)
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+A1_ANSWERS = {
+    "explore": "print(train_labels.mean())\nlengths = [len(t) for t in train_texts]",
+    "preprocessing_choices": "A vocabulary of 20,000 words covers 97% of the tokens.",
+    "train": "models, histories = {}, {}\nfor name in CELL_TYPES:\n    models[name] = fit(name)",
+    "evaluate": "# YOUR CODE HERE\ncomparison = pd.DataFrame(rows).set_index('cell')",
+    "curves": "# YOUR CODE HERE\nfor name, history in histories.items():\n    plt.plot(history)",
+    "report": "GRU wins on accuracy at a third of the LSTM's training time: its gates ...",
+}
+METADATA_NOTE = (
+    "restored the grading metadata of {} cells (matched by {}: "
+    "your notebook's cells had lost it, as some editors do)"
+)
+
+
+def a1_answers(release):
+    """The a1 answers by grade id, with those that keep part of their stub."""
+    stubs = {intake.grade_id(c): c.source for c in release.cells}
+    return {
+        **A1_ANSWERS,
+        "preprocess": stubs["preprocess"].replace(STUB, "vectorizer = make_vectorizer()"),
+        "build_model": stubs["build_model"].replace(
+            "    # YOUR CODE HERE\n    raise NotImplementedError()",
+            "    return keras.Sequential([keras.layers.Embedding(vocab_size, embedding_dim)])",
+        ),
+    }
+
+
+@pytest.fixture
+def a1(tmp_path):
+    spec = Spec(
+        id="a1_imdb_sentiment",
+        title="IMDB",
+        notebook="a1_imdb_sentiment.ipynb",
+        datasets={},
+        limits=Limits(),
+        artifacts=(),
+        probes=(),
+        thresholds={},
+        folder=tmp_path,
+    )
+    submission = tmp_path / "submitted" / "alice" / "a1"
+    submission.mkdir(parents=True)
+    return spec, A1_RELEASE, submission, tmp_path / "scratch"
+
+
+def stripped_a1():
+    """The a1 release, answered, with every cell's nbgrader metadata dropped."""
+    notebook = nbformat.read(A1_RELEASE, as_version=4)
+    answers = a1_answers(notebook)
+    for cell in notebook.cells:
+        cell.source = answers.get(intake.grade_id(cell), cell.source)
+        cell.metadata.pop("nbgrader", None)
+    return notebook
+
+
+def submit_a1(a1, notebook, keep_ids):
+    spec, release, submission, scratch = a1
+    if not keep_ids:
+        notebook = copy.deepcopy(notebook)
+        for cell in notebook.cells:
+            del cell["id"]
+    (submission / spec.notebook).write_text(json.dumps(notebook))  # as an editor might
+    result = intake.intake(submission, spec, release, scratch)
+    return result, nbformat.read(result.notebook, as_version=4)
+
+
+def assert_graded_like_the_release(notebook, extra=()):
+    """The graded cells, in the release's order, hold the answers once, with its metadata."""
+    release = nbformat.read(A1_RELEASE, as_version=4)
+    answers = a1_answers(release)
+    graded = [c for c in notebook.cells if intake.grade_id(c)]
+    assert [intake.grade_id(c) for c in graded] == [
+        intake.grade_id(c) for c in release.cells if intake.grade_id(c)
+    ]
+    for cell, original in zip(
+        graded, [c for c in release.cells if intake.grade_id(c)], strict=True
+    ):
+        assert cell.metadata["nbgrader"] == original.metadata["nbgrader"]
+        assert cell.cell_type == original.cell_type
+        assert cell.source == answers.get(intake.grade_id(cell), original.source)
+    sources = [c.source for c in notebook.cells]
+    for answer in answers.values():
+        assert sources.count(answer) == 1
+    ungraded = [c.source for c in notebook.cells if not intake.grade_id(c)]
+    expected = [c.source for c in release.cells if not intake.grade_id(c)]
+    assert [s for s in ungraded if s not in extra] == expected
+
+
+@pytest.mark.parametrize("keep_ids", [True, False], ids=["cell-ids", "no-cell-ids"])
+def test_lost_metadata_is_restored_from_the_release(a1, keep_ids):
+    result, notebook = submit_a1(a1, stripped_a1(), keep_ids)
+    assert_graded_like_the_release(notebook)
+    assert len(notebook.cells) == len(nbformat.read(A1_RELEASE, as_version=4).cells)
+    note = METADATA_NOTE.format(14, "cell id" if keep_ids else "content and position")
+    assert result.notes == (
+        [note] if keep_ids else ["repaired 27 missing or duplicate cell id(s)", note]
+    )
+
+
+def test_lost_metadata_with_cells_added_in_between(a1):
+    stripped = stripped_a1()
+    at = {intake.grade_id(c): i for i, c in enumerate(nbformat.read(A1_RELEASE, 4).cells)}
+    added = {  # release index -> the cell added after it, the later ones first
+        len(stripped.cells) - 1: nbformat.v4.new_code_cell("print('my last experiment')"),
+        at["report"]: nbformat.v4.new_markdown_cell("*Notes to self: cite the paper.*"),
+        # between two answers: the answers kept the stub's "# YOUR CODE HERE", this did not
+        at["evaluate"]: nbformat.v4.new_code_cell("comparison.plot.bar()"),
+        at["explore"]: nbformat.v4.new_code_cell("print(train_texts[0])"),
+        at["explore"] - 1: nbformat.v4.new_markdown_cell("My plan: count the labels first."),
+    }
+    for index, extra in added.items():
+        stripped.cells.insert(index + 1, extra)
+    result, notebook = submit_a1(a1, stripped, keep_ids=False)
+    assert_graded_like_the_release(notebook, extra=[c.source for c in added.values()])
+    assert [c.source for c in notebook.cells] == [c.source for c in stripped.cells]
+    assert result.notes == [
+        "repaired 32 missing or duplicate cell id(s)",
+        METADATA_NOTE.format(14, "content and position"),
+    ]
+
+
+def test_lost_metadata_and_edited_locked_cells_give_one_note_each(a1):
+    stripped = stripped_a1()
+    release = nbformat.read(A1_RELEASE, as_version=4)
+    for each, original in zip(stripped.cells, release.cells, strict=True):
+        locked = intake.grade_id(original) and not intake.is_answer(original)
+        if locked and original.cell_type == "code":
+            each.source += "  # edited"
+    stripped.cells[0].source += "\n\n"  # only whitespace: nothing to say
+    result, notebook = submit_a1(a1, stripped, keep_ids=False)
+    assert_graded_like_the_release(notebook)
+    assert result.notes == [
+        "repaired 27 missing or duplicate cell id(s)",
+        METADATA_NOTE.format(14, "content and position"),
+        "restored 5 locked cells: 'setup', 'test_build_model', 'export', 'test_export', "
+        "'test_accuracy'",
+    ]
+    assert len(notebook.cells) == len(release.cells)
+
+
+def test_lost_metadata_and_a_deleted_answer(a1):
+    stripped = stripped_a1()
+    release = nbformat.read(A1_RELEASE, as_version=4)
+    train = next(i for i, c in enumerate(release.cells) if intake.grade_id(c) == "train")
+    del stripped.cells[train]
+    result, notebook = submit_a1(a1, stripped, keep_ids=False)
+    assert result.notes == [
+        "repaired 26 missing or duplicate cell id(s)",
+        METADATA_NOTE.format(13, "content and position"),
+        "re-inserted deleted cell 'train'",
+    ]
+    assert len(notebook.cells) == len(release.cells)
+    assert intake.grade_id(notebook.cells[train]) == "train"
+    assert notebook.cells[train].source == release.cells[train].source  # the stub, back in place
+    expected = {intake.grade_id(c): c.source for c in release.cells} | a1_answers(release)
+    for cell in notebook.cells:
+        key = intake.grade_id(cell)
+        if key and key != "train":
+            assert cell.source == expected[key]
+
+
+def test_matching_lost_metadata_earns_nothing(course):
+    stripped = student_notebook()
+    for each in stripped.cells:
+        each.metadata.pop("nbgrader", None)
+    stripped.cells[3].source = "assert square(3)==9"  # the test, edited: still the test
+    stripped.cells[4].metadata["nbgrader"] = {"solution": True, "grade": True, "points": 100}
+    result, notebook = run(course, stripped)
+    released = release_notebook()
+    assert [c.source for c in notebook.cells] == [c.source for c in student_notebook().cells]
+    for cell, original in zip(notebook.cells, released.cells, strict=True):
+        assert cell.metadata.get("nbgrader") == original.metadata.get("nbgrader")
+    assert result.notes == [
+        METADATA_NOTE.format(5, "content and position"),
+        "restored locked cell 'test_square'",
+    ]
+
+
+def test_a_cell_in_place_of_a_deleted_test_stays_ungraded(course):
+    stripped = student_notebook()
+    for each in stripped.cells:
+        each.metadata.pop("nbgrader", None)
+    stripped.cells[3].source = "assert True  # my own test"
+    result, notebook = run(course, stripped)
+    assert [intake.grade_id(c) for c in notebook.cells] == [
+        None,
+        "imports",
+        "answer",
+        "test_square",
+        None,
+        "report",
+        "export",
+    ]
+    assert notebook.cells[3].source == "assert square(3) == 9"  # back, after the answer
+    assert notebook.cells[4].source == "assert True  # my own test"
+    assert "nbgrader" not in notebook.cells[4].metadata
+    assert result.notes == [
+        METADATA_NOTE.format(4, "content and position"),
+        "re-inserted deleted cell 'test_square'",
+    ]
