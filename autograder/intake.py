@@ -153,6 +153,8 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise IntakeError(f"{path.name} is not a Jupyter notebook: it has no list of cells")
     fixed = repair_cell_ids(raw["cells"])
+    if raw.get("nbformat") == 4 and raw.get("nbformat_minor", 0) < 5:
+        raw["nbformat_minor"] = 5  # cell ids need nbformat 4.5; Colab still saves 4.0
     try:
         notebook = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(notebook)

@@ -177,9 +177,20 @@ def test_only_regular_files_are_copied(course, tmp_path):
     (submission / "secret").symlink_to(tmp_path / "release")
     (submission / ".ipynb_checkpoints").mkdir()
     (submission / ".ipynb_checkpoints" / "toy-checkpoint.ipynb").write_text("{}")
-    intake.intake(submission, spec, release, scratch)
+    intake.intake(submission, spec, release, scratch, execute=False)
     copied = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
     assert copied == ["models", "models/lstm.keras", "toy.ipynb"]
+
+
+def test_a_notebook_saved_as_nbformat_4_0_without_ids_is_read(course):
+    spec, release, submission, scratch = course
+    raw = json.loads(nbformat.writes(student_notebook()))
+    raw["nbformat_minor"] = 0  # as Colab saves it
+    for cell in raw["cells"]:
+        cell.pop("id", None)
+    (submission / "toy.ipynb").write_text(json.dumps(raw))
+    result = intake.intake(submission, spec, release, scratch)
+    assert nbformat.read(result.notebook, as_version=4).nbformat_minor == 5
 
 
 # Notebooks whose cells lost their nbgrader metadata (VS Code, Colab, nbconvert's
