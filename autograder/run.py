@@ -12,7 +12,12 @@ and copies out of the scratch folder, into ``out_dir``:
 
 Everything in the scratch folder is untrusted: files are opened without
 following symlinks, sizes are capped, JSON is the only format parsed here, and
-nothing from the scratch folder is ever imported, executed or unpickled.
+nothing from the scratch folder is ever imported, executed or unpickled. The
+verdict never comes from there either: the driver reports each cell's
+``execute_reply`` on a pipe only it holds (see :mod:`autograder.sandbox`), so a
+notebook that hides its tracebacks, or rewrites its outputs or any file, still
+gets the cells that raised. While the run goes on and its outputs are read,
+the scratch folder has a disk limit (:func:`autograder.sandbox.scratch_space`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ GRADER_DIR = ".grader"
 RESERVED = (GRADER_DIR, probing.PROBE_DIR, ".sandbox")
 OUTPUTS = ("executed.ipynb", "artifacts", "probes", "run.json", "run.log")
 TRUNCATED_NOTE = "[output truncated by the grader: the notebook's output exceeded {mb} MB]\n"
-STATUSES = ("ok", "cell_errors", "timeout", "memory", "crashed", "not_executed")
+STATUSES = ("ok", "cell_errors", "timeout", "memory", "disk", "crashed", "not_executed")
+HIDDEN_ERROR = "an error its output does not show"
 
 
 @dataclass
@@ -93,6 +99,7 @@ def run_submission(
             "none",
             0.0,
         )
+        result.notes += _export_artifacts(scratch, judged, artifacts, limits)
     elif _open_inside(scratch, notebook.name) is None:
         result = RunResult(
             "crashed",
@@ -101,9 +108,11 @@ def run_submission(
             "none",
             0.0,
         )
+        result.notes += _export_artifacts(scratch, judged, artifacts, limits)
     else:
-        result = _execute(notebook.name, scratch, judged, limits, probes, data_dir)
-    result.notes += _export_artifacts(scratch, judged, artifacts, limits)
+        with sandbox.scratch_space(scratch, limits) as space:
+            result = _execute(notebook.name, scratch, judged, limits, probes, data_dir, space)
+            result.notes += _export_artifacts(scratch, judged, artifacts, limits)
     result.duration_s = round(time.monotonic() - started, 2)
     judged.run_json.write_text(json.dumps(result.to_json(), indent=2))
     return result
@@ -116,8 +125,9 @@ def _execute(
     limits: Limits,
     probes: Sequence[Probe],
     data_dir: Path | None,
+    space: sandbox.ScratchSpace | None = None,
 ) -> RunResult:
-    """Run the driver in the sandbox and turn what it left into a :class:`RunResult`."""
+    """Run the driver in the sandbox and turn what it reported into a :class:`RunResult`."""
     _clear(scratch, RESERVED)
     (scratch / GRADER_DIR).mkdir()
     probe_timeout = min(limits.cell_timeout_s, PROBE_TIMEOUT_CAP_S)
@@ -125,7 +135,6 @@ def _execute(
         "notebook": str(scratch / name),
         "workdir": str(scratch),
         "executed": str(scratch / GRADER_DIR / "executed.ipynb"),
-        "report": str(scratch / GRADER_DIR / "report.json"),
         "cell_timeout_s": limits.cell_timeout_s,
         "notebook_timeout_s": limits.notebook_timeout_s,
         "max_output_bytes": limits.max_output_mb * MB,
@@ -135,16 +144,22 @@ def _execute(
     hard_timeout = limits.notebook_timeout_s + len(probes) * probe_timeout + GRACE_S
     data_dir = data_dir.resolve() if data_dir is not None else None
     outcome = sandbox.run_driver(
-        job, scratch=scratch, limits=limits, hard_timeout_s=hard_timeout, data_dir=data_dir
+        job,
+        scratch=scratch,
+        limits=limits,
+        hard_timeout_s=hard_timeout,
+        data_dir=data_dir,
+        space=space,
     )
     judged.run_log.write_text(
-        f"isolation={outcome.isolation} exit={outcome.returncode} killed={outcome.killed} "
-        f"peak_memory_mb={outcome.peak_memory_mb:.0f} peak_processes={outcome.peak_processes}\n"
-        + outcome.log
+        f"isolation={outcome.isolation} uid={outcome.uid} exit={outcome.returncode} "
+        f"killed={outcome.killed} peak_memory_mb={outcome.peak_memory_mb:.0f} "
+        f"({_counted_by(outcome.memory_counted_by)}) peak_processes={outcome.peak_processes} "
+        f"disk_limit={outcome.disk_limit or 'none'}\n" + outcome.log
     )
-    report = _read_report(scratch)
+    report = outcome.report
     nb, truncated = _export_notebook(scratch, judged, limits)
-    cell_errors = _cell_errors(nb) if nb is not None else []
+    cell_errors = _cell_errors(outcome.cells, nb)
     status, message = _verdict(outcome, report, cell_errors, limits)
     return RunResult(
         status=status,
@@ -155,6 +170,12 @@ def _execute(
         probes=_export_probes(scratch, judged, probes, limits, _probe_gap(status, report)),
         output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
     )
+
+
+def _counted_by(how: str) -> str:
+    if how.startswith("cgroup"):
+        return f"the kernel's {how}, page cache included"
+    return f"{how} of the process tree"
 
 
 def _clear(folder: Path, names: Sequence[str]) -> None:
@@ -176,6 +197,12 @@ def _verdict(
         return "timeout", f"The notebook was stopped after {seconds} s (time limit)."
     if outcome.killed == "memory":
         return "memory", f"Memory limit of {limits.memory_mb} MB exceeded; the run was killed."
+    if outcome.killed == "disk":
+        return "disk", (
+            f"Disk limit: the notebook wrote more than {limits.max_scratch_mb} MB (or too many "
+            "files) to its folder and /tmp; the run was killed. This is the disk limit, not "
+            f"the memory limit ({limits.memory_mb} MB)."
+        )
     if outcome.killed == "processes":
         return "crashed", (
             f"The notebook started more than {limits.max_processes} processes "
@@ -209,18 +236,17 @@ def _verdict(
         first = cell_errors[0]
         more = f" ({len(cell_errors) - 1} more cell(s) failed)" if len(cell_errors) > 1 else ""
         count = f" (In [{first['execution_count']}])" if first["execution_count"] else ""
-        return "cell_errors", (
-            f"Cell #{first['cell'] + 1}{count} raised {first['ename']}: "
-            f"{first['evalue'][:300]}{more}."
-        )
-    return "ok", f"All {report.get('cells_run', 0)} cells ran without errors."
+        raised = f"{first['ename']}: {first['evalue'][:300]}" if first["ename"] else HIDDEN_ERROR
+        hidden = " (its output does not show the error)" if first.get("hidden") else ""
+        return "cell_errors", f"Cell #{first['cell'] + 1}{count} raised {raised}{hidden}{more}."
+    return "ok", f"All {len(outcome.cells)} cells ran without errors."
 
 
 def _probe_gap(status: str, report: dict) -> str:
     """Why a probe has no result, when the run did not get to it."""
     if report.get("kernel_died_in_probe") is not None:
         return "the kernel died while the probes ran"
-    if status in ("timeout", "memory", "crashed") and not report.get("timed_out_cells"):
+    if status in ("timeout", "memory", "disk", "crashed") and not report.get("timed_out_cells"):
         return f"the probe did not run (the run ended with status '{status}')"
     return "the probe did not run"
 
@@ -295,11 +321,6 @@ def _read_json(root: Path, rel: str, max_bytes: int = MB) -> Any:
         return None
 
 
-def _read_report(scratch: Path) -> dict:
-    report = _read_json(scratch, f"{GRADER_DIR}/report.json")
-    return report if isinstance(report, dict) else {}
-
-
 # --------------------------------------------------------------------------- exports
 
 
@@ -347,22 +368,34 @@ def _cap_outputs(nb: Any, budget: int) -> bool:
     return truncated
 
 
-def _cell_errors(nb: Any) -> list[dict]:
-    """The first error output of each code cell."""
+def _cell_errors(cells: list[dict], nb: Any) -> list[dict]:
+    """The cells whose ``execute_reply`` said error, as the driver received it.
+
+    The notebook's error outputs are not trusted (student code can hide or fake them);
+    ``hidden`` marks a failed cell whose output in the executed notebook shows no error.
+    """
     errors = []
-    for index, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                errors.append(
-                    {
-                        "cell": index,
-                        "execution_count": cell.get("execution_count"),
-                        "ename": str(output.get("ename", "")),
-                        "evalue": str(output.get("evalue", "")),
-                    }
-                )
-                break
+    for entry in cells:
+        if entry.get("status") == "ok" or not isinstance(entry.get("cell"), int):
+            continue
+        index, count = entry["cell"], entry.get("execution_count")
+        error = {
+            "cell": index,
+            "execution_count": count if isinstance(count, int) else None,
+            "ename": str(entry.get("ename") or ""),
+            "evalue": str(entry.get("evalue") or ""),
+        }
+        if not _shows_error(nb, index):
+            error["hidden"] = True
+        errors.append(error)
     return errors
+
+
+def _shows_error(nb: Any, index: int) -> bool:
+    """Whether cell ``index`` of the executed notebook has an error output."""
+    if nb is None or not 0 <= index < len(nb.cells):
+        return False
+    return any(o.get("output_type") == "error" for o in nb.cells[index].get("outputs", []))
 
 
 def _export_probes(

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sysconfig
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -384,3 +385,186 @@ def test_missing_bubblewrap_falls_back(monkeypatch, tmp_path):
         assert sandbox.isolation_mode() == "rlimit"
     finally:
         sandbox.bubblewrap_works.cache_clear()
+
+
+# ------------------------------------------------------------------ attacks on the limits
+
+
+FILL = """\
+block = b"0" * 2**20
+for i in range(12):  # 12 files of 40 MB, each under the RLIMIT_FSIZE cap
+    with open(f"{folder}/fill{{i}}.bin", "wb") as f:
+        for _ in range(40):
+            f.write(block)
+"""
+
+
+def allocated(folder: Path) -> int:
+    """Bytes the host's disk holds for the files under ``folder``."""
+    return sum(p.lstat().st_blocks * 512 for p in folder.rglob("*") if not p.is_symlink())
+
+
+@needs_bwrap
+@pytest.mark.parametrize("folder", [".", "/tmp"])
+def test_writing_past_the_disk_limit_stops_the_run_and_spares_the_host_disk(tmp_path, folder):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, max_scratch_mb=100)
+    result, _ = run_cells(
+        tmp_path, [FILL.format(folder=folder), "print('survived')"], limits=limits
+    )
+    assert result.status == "disk", result.message
+    assert result.message.startswith("Disk limit: the notebook wrote more than 100 MB")
+    assert "not the memory limit (8192 MB)" in result.message
+    if os.geteuid() == 0:  # a size-limited file system, gone with its files once unmounted
+        assert allocated(tmp_path / "scratch") < 5 * 2**20
+        assert not list(Path(tempfile.gettempdir()).glob("rnn-scratch-*.img"))
+    else:  # a watched folder: stopped within about a second of writing
+        assert allocated(tmp_path / "scratch") < 480 * 2**20
+
+
+@needs_bwrap
+def test_a_watched_scratch_folder_stops_the_run_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "_can_mount", lambda: False, raising=False)  # as without root
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, max_scratch_mb=100)
+    cells = [FILL.format(folder="."), "import time\ntime.sleep(5)", "print('survived')"]
+    result, _ = run_cells(tmp_path, cells, limits=limits)
+    assert result.status == "disk", result.message
+
+
+HIDE_ERRORS = """\
+import io, sys
+get_ipython().showtraceback = lambda *args, **kwargs: None
+sys.stderr = io.StringIO()
+"""
+
+
+@needs_bwrap
+def test_a_notebook_that_hides_its_tracebacks_still_has_its_errors_reported(tmp_path):
+    cells = [HIDE_ERRORS, "x = 1", "raise ValueError('hidden')", "print('after')"]
+    result, out_dir = run_cells(tmp_path, cells)
+    assert result.status == "cell_errors", result.message
+    assert result.cell_errors == [
+        {"cell": 2, "execution_count": 3, "ename": "ValueError", "evalue": "hidden", "hidden": True}
+    ]
+    assert result.message == (
+        "Cell #3 (In [3]) raised ValueError: hidden (its output does not show the error)."
+    )
+    assert executed(out_dir).cells[2].outputs == []  # the notebook itself shows nothing
+
+
+FORGER = '''\
+import json, subprocess, sys
+fake = {"cells_run": 2, "timed_out_cells": [], "kernel_died_cell": None,
+        "deadline_reached": False, "output_truncated": False, "probes_run": 0,
+        "kernel_died_in_probe": None, "error": None}
+code = """
+import json, os, sys, time
+fake = sys.argv[1]
+line = json.dumps({"report": json.loads(fake)}).encode() + b"\\\\n"
+deadline = time.time() + 60
+while time.time() < deadline:
+    for pid in os.listdir("/proc"):  # the driver's report pipe, if it could be reached
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
+                    out = os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+                    os.write(out, line)
+                    os.close(out)
+        except OSError:
+            pass
+    try:  # the report file and the notebook, as the old grader read them
+        if open(".grader/report.json").read() != fake:
+            open(".grader/report.json", "w").write(fake)
+    except OSError:
+        open(".grader/report.json", "w").write(fake)
+    try:
+        nb = json.load(open(".grader/executed.ipynb"))
+        if any(o["output_type"] == "error" for c in nb["cells"] for o in c.get("outputs", [])):
+            for c in nb["cells"]:
+                c["outputs"] = [o for o in c.get("outputs", []) if o["output_type"] != "error"]
+            json.dump(nb, open(".grader/executed.ipynb", "w"))
+    except (OSError, ValueError, KeyError):
+        pass
+    time.sleep(0.002)
+"""
+subprocess.Popen([sys.executable, "-c", code, json.dumps(fake)], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+
+@needs_bwrap
+def test_a_forged_report_cannot_turn_a_failing_run_into_ok(tmp_path):
+    """A process left behind rewrites report.json and the executed notebook, and
+    writes a fake report into every pipe it can open: the verdict stays the driver's."""
+    cells = [FORGER, "import time\ntime.sleep(1)\nraise ValueError('real')"]
+    result, _ = run_cells(tmp_path, cells)
+    assert result.status == "cell_errors", result.message
+    assert [(e["cell"], e["ename"], e["evalue"]) for e in result.cell_errors] == [
+        (1, "ValueError", "real")
+    ]
+
+
+SHARED_CHILDREN = """\
+import os, time
+import numpy as np
+shared = np.ones(300 * 2**20 // 8)  # 300 MB, touched, then shared by 200 children
+children = []
+for _ in range(200):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(10)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print(len(children), "children")
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize("counted_by", ["kernel", "pss"])
+def test_children_that_share_memory_are_not_killed_for_memory(tmp_path, monkeypatch, counted_by):
+    if counted_by == "pss":  # where the grader cannot create a cgroup
+        monkeypatch.setattr(sandbox.Cgroup, "create", classmethod(lambda cls, *args: None))
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=4096, max_processes=400)
+    result, out_dir = run_cells(tmp_path, [SHARED_CHILDREN], limits=limits)
+    assert result.status == "ok", result.message
+    assert executed(out_dir).cells[0].outputs[0]["text"] == "200 children\n"
+    peak = int((out_dir / "run.log").read_text().split("peak_processes=")[1].split()[0])
+    assert peak > 100  # the watcher saw many at once (RSS: 14 make 4 GB)
+
+
+FORK_BOMB = """\
+import os, time
+import numpy as np
+shared = np.ones(300 * 2**20 // 8)
+for _ in range(1500):
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+    except OSError:  # the kernel's task limit
+        break
+time.sleep(30)
+"""
+
+
+@needs_bwrap
+def test_a_fork_bomb_is_reported_as_too_many_processes_not_memory(tmp_path):
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=60, memory_mb=4096, max_processes=256)
+    result, _ = run_cells(tmp_path, [FORK_BOMB], limits=limits)
+    assert result.status == "crashed", result.message
+    assert "more than 256 processes" in result.message
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a grader started as root drops to a user")
+def test_a_grader_started_as_root_runs_the_notebook_as_an_unprivileged_user(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "_can_mount", lambda: False, raising=False)  # files stay
+    cell = "import os\nopen('mine.txt', 'w').write(str(os.getuid()))"
+    result, _ = run_cells(tmp_path, [cell])
+    assert result.status == "ok", result.message
+    mine = tmp_path / "scratch/mine.txt"
+    assert mine.read_text() == "65534"  # inside
+    owner = mine.stat().st_uid  # outside, as the host sees it
+    assert owner != 0
+    assert (owner, mine.stat().st_gid) == sandbox.sandbox_user()

@@ -1,0 +1,196 @@
+"""The sandbox's own mechanics: cgroups, the sandbox user, the report pipe, the disk limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder import run, sandbox
+from autograder.spec import Limits
+
+MB = 1 << 20
+
+
+@pytest.fixture
+def fake_v2(tmp_path, monkeypatch):
+    """A cgroup v2 tree in a plain folder, the grader in ``/grader``."""
+    grader = tmp_path / "grader"
+    grader.mkdir()
+    (grader / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    monkeypatch.setattr(sandbox, "_own_cgroups", lambda: {"": "/grader"})
+    monkeypatch.setattr(
+        sandbox,
+        "_cgroup_mount",
+        lambda fstype, controller: ("/", tmp_path) if fstype == "cgroup2" else None,
+    )
+    return grader
+
+
+def test_a_v2_cgroup_gets_the_limits_and_reports_the_kernels_events(fake_v2):
+    cgroup = sandbox.Cgroup.create(512 * MB, 1024 + 64)
+    assert cgroup is not None and cgroup.kind == "cgroup v2"
+    (folder,) = {cgroup.dirs["memory"], cgroup.dirs["pids"]}
+    assert folder.parent == fake_v2 and folder.name.startswith("rnn-sandbox-")
+    assert (folder / "memory.max").read_text() == str(512 * MB)
+    assert (folder / "pids.max").read_text() == "1088"
+    assert cgroup.procs_files() == [str(folder / "cgroup.procs")]
+    (folder / "memory.current").write_text("1234\n")
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 7\noom 1\noom_kill 0\n")
+    (folder / "pids.events").write_text("max 0\n")
+    assert (cgroup.memory_used(), sandbox._kernel_events(cgroup)) == (1234, None)
+    (folder / "pids.events").write_text("max 3\n")
+    assert sandbox._kernel_events(cgroup) == "processes"
+    (folder / "memory.events").write_text("oom 1\noom_kill 1\n")
+    assert sandbox._kernel_events(cgroup) == "memory"  # memory first: it explains the rest
+    shutil.rmtree(folder)  # the kernel's files vanish with the folder; here, by hand
+    cgroup.remove()
+
+
+def test_no_v2_cgroup_where_its_controllers_cannot_be_enabled(fake_v2, monkeypatch):
+    """The parent runs processes (not the root): the kernel refuses (EBUSY); v1 is next."""
+    (fake_v2 / "cgroup.subtree_control").write_text("cpu\n")
+    monkeypatch.setattr(Path, "write_text", _refused_for("cgroup.subtree_control"))
+    with pytest.raises(OSError):
+        sandbox.Cgroup._v2("x", MB, 10)
+    assert not (fake_v2 / "x").exists()
+    monkeypatch.setattr(sandbox, "_own_cgroups", lambda: {"": "/grader", "cpu": "/"})
+    assert sandbox.Cgroup._v1("x", MB, 10) is None  # no v1 memory controller either
+    assert sandbox.Cgroup.create(MB, 10) is None
+
+
+def _refused_for(name):
+    original = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if self.name == name:
+            raise OSError(16, "Device or resource busy", name)
+        return original(self, *args, **kwargs)
+
+    return write_text
+
+
+def test_cgroup_paths_and_files_are_parsed():
+    assert sandbox._cgroup_dir(("/", Path("/sys/fs/cgroup")), "/a/b") == Path("/sys/fs/cgroup/a/b")
+    assert sandbox._cgroup_dir(("/a", Path("/mnt")), "/a/b") == Path("/mnt/b")
+    with pytest.raises(ValueError):
+        sandbox._cgroup_dir(("/a", Path("/mnt")), "/ab")
+    assert sandbox._unescape(r"/sys/fs/my\040cgroup") == "/sys/fs/my cgroup"
+    assert sandbox._keyed("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")["oom_kill"] == 2
+    assert sandbox._number("") == 0 and sandbox._number("42\n") == 42
+
+
+def test_this_machines_cgroups_are_found_where_there_are_any():
+    own = sandbox._own_cgroups()
+    assert "" in own or "memory" in own  # v2, or v1 (hybrid: both)
+
+
+def test_sandbox_user_is_none_unless_root(monkeypatch):
+    sandbox.sandbox_user.cache_clear()
+    try:
+        monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+        assert sandbox.sandbox_user() is None
+    finally:
+        sandbox.sandbox_user.cache_clear()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root only")
+def test_sandbox_user_as_root_is_an_unprivileged_user():
+    uid, gid = sandbox.sandbox_user()
+    assert uid != 0 and gid != 0
+
+
+def test_the_report_pipe_keeps_the_drivers_lines_and_skips_the_rest():
+    read_end, write_end = os.pipe()
+    reader = sandbox._ReportReader(read_end)
+    lines = [
+        {"cell": {"cell": 0, "status": "ok"}},
+        "not json",
+        ["a", "list"],
+        {"cell": "not a dict"},
+        {"cell": {"cell": 1, "status": "error", "ename": "E", "evalue": "v"}},
+        {"report": {"cells_run": 2, "error": None}},
+    ]
+    with os.fdopen(write_end, "w") as out:
+        for line in lines:
+            out.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+    reader.join()
+    assert [c["cell"] for c in reader.cells] == [0, 1]
+    assert reader.report == {"cells_run": 2, "error": None}
+
+
+def outcome(killed: str | None = None, **kwargs) -> sandbox.SandboxOutcome:
+    return sandbox.SandboxOutcome("bubblewrap", 0, killed, 1.0, **kwargs)
+
+
+REPORT = {"cells_run": 2, "timed_out_cells": [], "kernel_died_cell": None, "error": None}
+
+
+def test_the_verdict_comes_from_the_replies_not_from_the_notebook():
+    cells = [
+        {"cell": 0, "status": "ok", "execution_count": 1},
+        {"cell": 1, "status": "error", "execution_count": 2},  # no ename: the kernel sent none
+    ]
+    errors = run._cell_errors(cells, None)
+    assert errors == [{"cell": 1, "execution_count": 2, "ename": "", "evalue": "", "hidden": True}]
+    status, message = run._verdict(outcome(cells=cells, report=REPORT), REPORT, errors, Limits())
+    assert status == "cell_errors"
+    assert message == (
+        "Cell #2 (In [2]) raised an error its output does not show "
+        "(its output does not show the error)."
+    )
+    ok = [{"cell": 0, "status": "ok"}, {"cell": 1, "status": "ok"}]
+    assert run._verdict(outcome(cells=ok, report=REPORT), REPORT, [], Limits()) == (
+        "ok",
+        "All 2 cells ran without errors.",
+    )
+    # no final report from the driver: never "ok", whatever the notebook shows
+    assert run._verdict(outcome(cells=ok), {}, [], Limits())[0] == "crashed"
+
+
+def test_the_disk_verdict_says_which_limit_applied():
+    limits = Limits(max_scratch_mb=100, memory_mb=2048)
+    status, message = run._verdict(outcome(killed="disk"), {}, [], limits)
+    assert status == "disk"
+    assert message == (
+        "Disk limit: the notebook wrote more than 100 MB (or too many files) to its folder "
+        "and /tmp; the run was killed. This is the disk limit, not the memory limit (2048 MB)."
+    )
+
+
+def test_a_watched_folder_counts_what_was_written_beyond_the_submission(tmp_path):
+    (tmp_path / "shipped.bin").write_bytes(b"1" * (3 * MB))
+    space = sandbox.ScratchSpace(tmp_path, 2, "watched", sandbox._folder_usage(tmp_path, 10)[0])
+    assert not space.full(now=True)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/written.bin").write_bytes(b"1" * MB)
+    (tmp_path / "link").symlink_to("/usr")  # never followed
+    assert not space.full(now=True)
+    (tmp_path / "sub/more.bin").write_bytes(b"1" * (2 * MB))
+    assert not space.full()  # measured at most every SCRATCH_CHECK_S
+    assert space.full(now=True)
+
+
+@pytest.mark.skipif(not sandbox._can_mount(), reason="needs root, mkfs.ext4 and loop devices")
+def test_a_mounted_scratch_holds_the_submission_and_the_limit_then_goes(tmp_path):
+    scratch = tmp_path / "scratch"
+    (scratch / "models").mkdir(parents=True)
+    (scratch / "models/shipped.bin").write_bytes(b"1" * (5 * MB))
+    (scratch / "hw.ipynb").write_text("{}")
+    with sandbox.scratch_space(scratch, Limits(max_scratch_mb=20)) as space:
+        assert space.kind == "file system" and os.path.ismount(scratch)
+        assert (scratch / "models/shipped.bin").stat().st_size == 5 * MB
+        assert sorted(p.name for p in scratch.iterdir()) == ["hw.ipynb", "models"]
+        assert not space.full()
+        with pytest.raises(OSError), open(scratch / "big.bin", "wb") as big:
+            for _ in range(40):
+                big.write(b"0" * MB)
+                big.flush()
+        assert space.full()
+        free = os.statvfs(scratch)
+        assert free.f_blocks * free.f_frsize < 40 * MB  # 20 MB + the submission + ext4's own
+    assert not os.path.ismount(scratch)
+    assert sorted(p.name for p in scratch.iterdir()) == ["hw.ipynb", "models"]
