@@ -1,0 +1,1 @@
+"""Assignment 3: time-series forecasting with LSTM and GRU (AAPL prices, Beijing weather)."""

@@ -1,0 +1,118 @@
+"""Fixtures of the hidden checks of assignment 3: each model's preprocessing, architecture and
+forecasts of the unseen period, each computed once per submission.
+
+The unseen period and the judge's forecast origins are the plugin's (``plugin.py``);
+the forecasts are made by the course's code from ``preprocessing.json``
+(:func:`assignments.a3_timeseries_forecasting.helpers.evaluate`), never the student's.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from assignments.a3_timeseries_forecasting.helpers import (
+    FORECASTERS,
+    ForecastError,
+    PreprocessingError,
+    check_shapes,
+    evaluate,
+    validate_document,
+    validate_entry,
+)
+from autograder.architecture import check_recurrent
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]
+
+
+@pytest.fixture(scope="session")
+def entry(json_artifact):
+    """``entry(name)``: the validated preprocessing of model ``name``, or the check fails."""
+    cache: dict[str, object] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            try:
+                cache[name] = validate_entry(
+                    name, validate_document(json_artifact("preprocessing")).get(name)
+                )
+            except PreprocessingError as err:
+                cache[name] = f"models/preprocessing.json: {err}"
+        if isinstance(cache[name], str):
+            pytest.fail(cache[name], pytrace=False)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def architecture(keras_artifact):
+    """``architecture(name)``: '' when the model passes its architecture check, else why not."""
+    found: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        if name not in found:
+            model = keras_artifact(name)  # fails the check itself when the model is missing
+            try:
+                check_recurrent(model, expected=FORECASTERS[name][1], what=f"models/{name}.keras")
+                found[name] = ""
+            except AssertionError as err:
+                found[name] = str(err)
+        return found[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def unseen(keras_artifact, entry, plugin, thresholds):
+    """``unseen(name)``: the model's Evaluation on the unseen period, or the check fails."""
+    results: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in results:
+            model, declared = keras_artifact(name), entry(name)
+            params = model.count_params()
+            if params > thresholds["max_params"]:
+                results[name] = (
+                    f"models/{name}.keras has {params:,} parameters; the cap is "
+                    f"{thresholds['max_params']:,.0f}: use a smaller recurrent layer"
+                )
+            else:
+                held = plugin.hidden()[declared["series"]]
+                try:
+                    check_shapes(model, declared)
+                    results[name] = evaluate(model, declared, held.frame, held.origins)
+                except ForecastError as err:
+                    results[name] = f"models/{name}.keras: {err}"
+                except Exception as err:  # a failing student model fails only its own checks
+                    results[name] = (
+                        f"models/{name}.keras failed to forecast the unseen period: "
+                        f"{type(err).__name__}: {_first_line(err)}"
+                    )
+        if isinstance(results[name], str):
+            pytest.fail(results[name], pytrace=False)
+        return results[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def graded(architecture, unseen):
+    """``graded(name)``: the unseen-period evaluation of a model that passed its architecture
+    check; otherwise the metric check fails with "not graded"."""
+
+    def get(name: str):
+        why = architecture(name)
+        if why:
+            pytest.fail(
+                f"not graded: the model did not pass its architecture check ({why})",
+                pytrace=False,
+            )
+        try:
+            return unseen(name)
+        except pytest.fail.Exception as err:
+            pytest.fail(f"not graded: {err}", pytrace=False)
+
+    return get
