@@ -324,6 +324,7 @@ NETWORKLESS = (
     "--unshare-net",
     "--unshare-ipc",
     "--unshare-pid",
+    "--cap-drop", "ALL",
     "--die-with-parent",
 )  # fmt: skip
 WATCH_INTERVAL_S = 0.25
