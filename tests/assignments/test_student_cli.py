@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from assignments import cli, data
+from assignments import check, cli, data
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, end_to_end, export_models
 
 ASSIGNMENT = "a1_imdb_sentiment"
@@ -152,7 +152,10 @@ def test_notebook_under_another_name(submission, capsys):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["check", "a9_nothing", "."], "unknown assignment 'a9_nothing'; known: a1_imdb_sentiment"),
+        (
+            ["check", "a9_nothing", "."],
+            f"unknown assignment 'a9_nothing'; known: {', '.join(check.known_ids())}",
+        ),
         (["check", ASSIGNMENT, "/no/such/folder"], "no folder /no/such/folder"),
     ],
 )

@@ -1,0 +1,440 @@
+"""Helpers for assignment 2 (character-level text generation) that the student notebook imports.
+
+- :class:`EpochTimer` records the wall time of each training epoch;
+  :class:`TimeBudget` stops training before an epoch that would overrun a budget;
+- :func:`last_logits_fn` compiles a model into a fast function from windows of
+  character ids to the logits of the next character (sampling one character at a
+  time with ``model.predict`` costs ~50 ms a step; this ~1 ms);
+- :func:`windows_to_array` turns a ``tf.data`` dataset of (input, target) windows
+  into one array (the notebook's checks and the grader use it);
+- :func:`export_all` saves both models, the vocabulary, the samples and the
+  histories, and proves that each saved model reloads (``safe_mode=True``) and
+  predicts exactly as the model in memory did, so what you submit is what you trained.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from assignments.a2_text_generation import (  # noqa: F401 (the public contract)
+    CELL_TYPES,
+    EVAL_WINDOW,
+    SAMPLE_LENGTH,
+    SEED_TEXT,
+    TEMPERATURES,
+)
+
+HISTORY_KEYS = ("loss", "val_loss")
+
+
+class ExportError(RuntimeError):
+    """A model, the vocabulary or a history cannot be exported as the grader needs it."""
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Keras callback: ``seconds`` holds the wall time of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Keras callback: stop before an epoch that would end more than ``seconds`` after the start.
+
+    The next epoch is assumed to take as long as the slowest one so far.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self._epoch_start = self._start
+        self._slowest = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._slowest = max(self._slowest, now - self._epoch_start)
+        if now - self._start + self._slowest > self.seconds:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+def last_logits_fn(model: keras.Model, jit_compile: bool = True):
+    """A compiled function: windows of ids ``(batch, T)`` -> last position's logits ``(batch, V)``.
+
+    Keep ``T`` fixed while sampling (each new shape compiles again, ~1 s): re-feed the
+    last ``T`` characters, or pad a short seed to ``T``.
+    """
+
+    @tf.function(jit_compile=jit_compile)
+    def step(windows):
+        return model(windows, training=False)[:, -1, :]
+
+    def call(windows):
+        return step(tf.convert_to_tensor(np.asarray(windows, dtype=np.int32)))
+
+    return call
+
+
+def bits_per_character(model: keras.Model, text: str, vocab, window: int = EVAL_WINDOW) -> float:
+    """The model's mean cross-entropy of each next character of ``text``, in bits.
+
+    ``text`` is cut into non-overlapping windows of ``window`` characters, and every
+    position of every window is scored (what Keras reports as the loss, in nats, on
+    windows of that length). Every character of ``text`` must be in ``vocab``.
+    """
+    lookup = {c: position for position, c in enumerate(vocab)}
+    ids = np.array([lookup[c] for c in text], dtype=np.int32)
+    n = (len(ids) - 1) // window
+    inputs = ids[: n * window].reshape(n, window)
+    targets = ids[1 : n * window + 1].reshape(n, window)
+    total = 0.0
+    for begin in range(0, n, 128):
+        logits = model(inputs[begin : begin + 128], training=False)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=targets[begin : begin + 128], logits=tf.cast(logits, tf.float32)
+        )
+        total += float(tf.reduce_sum(losses))
+    return total / targets.size / math.log(2)
+
+
+def windows_to_array(dataset) -> np.ndarray:
+    """The (input, target) pairs of ``dataset`` as one array of shape ``(n, 2, seq_len)``.
+
+    ``dataset`` yields pairs of windows, one at a time or in batches.
+    """
+    inputs, targets = [], []
+    for element in dataset:
+        if not isinstance(element, tuple | list) or len(element) != 2:
+            raise ValueError("the dataset must yield (input, target) pairs")
+        x, y = (np.asarray(part) for part in element)
+        if x.ndim == 1:
+            x, y = x[None], y[None]
+        inputs.append(x)
+        targets.append(y)
+    if not inputs:
+        raise ValueError("the dataset yields no windows")
+    x, y = np.concatenate(inputs), np.concatenate(targets)
+    if x.shape != y.shape:
+        raise ValueError(f"inputs {x.shape[1:]} and targets {y.shape[1:]} differ in shape")
+    return np.stack([x, y], axis=1)
+
+
+def iter_layers(layer) -> Iterator[keras.layers.Layer]:
+    """``layer`` and every layer nested in it (models, wrappers such as Bidirectional)."""
+    yield layer
+    children = list(getattr(layer, "layers", None) or [])
+    for attr in ("layer", "forward_layer", "backward_layer"):
+        child = getattr(layer, attr, None)
+        if isinstance(child, keras.layers.Layer):
+            children.append(child)
+    for child in children:
+        yield from iter_layers(child)
+
+
+def check_vocab(vocab) -> list[str]:
+    """``vocab`` as a list of distinct one-character strings (a character's id is its index)."""
+    if isinstance(vocab, str | bytes) or not hasattr(vocab, "__iter__"):
+        raise ExportError("the vocabulary must be a list of characters (index = id)")
+    vocab = list(vocab)
+    bad = [item for item in vocab if not isinstance(item, str) or len(item) != 1]
+    if bad:
+        raise ExportError(f"every vocabulary entry must be one character; found {bad[:3]!r}")
+    if len(set(vocab)) != len(vocab):
+        raise ExportError("the vocabulary lists a character twice")
+    if len(vocab) < 2:
+        raise ExportError("the vocabulary needs at least two characters")
+    return vocab
+
+
+def check_ids(vocab: list[str]) -> np.ndarray:
+    """Fixed windows of ids every exported model is checked on: ``(3, EVAL_WINDOW)``."""
+    return np.random.default_rng(0).integers(0, len(vocab), (3, EVAL_WINDOW)).astype(np.int32)
+
+
+def predict_logits(model: keras.Model, windows, vocab_size: int) -> np.ndarray:
+    """The model's logits for ``windows``, checked to be finite, shape ``(n, T, vocab_size)``."""
+    windows = np.asarray(windows, dtype=np.int32)
+    out = np.asarray(model(windows, training=False))
+    expected = (*windows.shape, vocab_size)
+    if out.shape != expected:
+        raise ExportError(
+            f"the model must map windows of shape {windows.shape} to logits of shape "
+            f"{expected} (batch, T, vocabulary size); got {out.shape}. Use "
+            "return_sequences=True and a Dense layer with one unit per character"
+        )
+    if not np.all(np.isfinite(out)):
+        raise ExportError("the model outputs NaN or infinity")
+    sums = out.sum(axis=-1)
+    if out.min() >= 0 and out.max() <= 1 and np.allclose(sums, 1, atol=1e-3):
+        raise ExportError(
+            "the model outputs probabilities, not logits: remove the softmax of the last "
+            "Dense layer (train with from_logits=True)"
+        )
+    return out
+
+
+def _history_record(name: str, history) -> dict:
+    record = dict(getattr(history, "history", history))
+    for key in HISTORY_KEYS:
+        values = record.get(key)
+        if not isinstance(values, list | tuple) or not values:
+            raise ExportError(
+                f"histories['{name}'] needs a non-empty list '{key}' (fit with validation data)"
+            )
+    if len({len(record[key]) for key in HISTORY_KEYS}) != 1:
+        raise ExportError(f"histories['{name}']: the lists {HISTORY_KEYS} differ in length")
+    seconds = record.get("seconds_per_epoch")
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+        raise ExportError(
+            f"histories['{name}'] needs 'seconds_per_epoch', a positive number (see EpochTimer)"
+        )
+    return {
+        **{key: [float(v) for v in record[key]] for key in HISTORY_KEYS},
+        "seconds_per_epoch": float(seconds),
+    }
+
+
+def sample_problems(samples, vocab: list[str]) -> list[str]:
+    """What is wrong with ``samples`` (``{model: {temperature: text}}``); empty when nothing."""
+    if not isinstance(samples, dict):
+        return ["samples must map each model name to {temperature: text}"]
+    known, problems = set(vocab), []
+    for name in CELL_TYPES:
+        per_model = samples.get(name)
+        if not isinstance(per_model, dict):
+            problems.append(f"samples['{name}'] is missing")
+            continue
+        texts = {float(t): text for t, text in per_model.items()}
+        for asked in TEMPERATURES:
+            text = texts.get(asked)
+            where = f"samples['{name}'][{asked}]"
+            if not isinstance(text, str):
+                problems.append(f"{where} is missing (a string of generated text)")
+                continue
+            if len(text) != SAMPLE_LENGTH:
+                problems.append(f"{where} has {len(text)} characters, expected {SAMPLE_LENGTH}")
+            unknown = sorted(set(text) - known)
+            if unknown:
+                problems.append(
+                    f"{where} has {len(unknown)} character(s) outside the vocabulary, "
+                    f"e.g. {unknown[0]!r}: does the sampler return ids in [0, V)?"
+                )
+    return problems
+
+
+def samples_record(samples, vocab: list[str]) -> dict:
+    """The document ``samples.json`` holds."""
+    return {
+        "seed_text": SEED_TEXT,
+        "length": SAMPLE_LENGTH,
+        "samples": {
+            str(name): {str(float(t)): str(text) for t, text in per_model.items()}
+            for name, per_model in samples.items()
+            if isinstance(per_model, dict)
+        },
+    }
+
+
+def export_all(
+    models: dict[str, keras.Model],
+    vocab,
+    samples: dict,
+    histories: dict,
+    out_dir: str | Path = "models",
+) -> dict[str, Path]:
+    """Save ``lstm.keras``, ``gru.keras``, ``vocab.json``, ``samples.json`` and ``history.json``.
+
+    ``models`` maps ``lstm`` and ``gru`` to models from integer windows ``(batch, T)`` to
+    logits ``(batch, T, len(vocab))``; ``vocab`` lists the characters (index = id);
+    ``samples`` maps each model to ``{temperature: generated text}``; ``histories`` maps
+    each model to its Keras history (``loss``, ``val_loss``) plus ``seconds_per_epoch``.
+    Each saved model is reloaded with ``safe_mode=True`` and must give the same logits;
+    otherwise ExportError. Problems with the samples are printed, not raised: the
+    models are exported anyway, and the grader's check of the samples will fail.
+    """
+    for what, given in (("models", models), ("histories", histories)):
+        if not isinstance(given, dict) or set(given) != set(CELL_TYPES):
+            keys = sorted(given) if isinstance(given, dict) else type(given).__name__
+            raise ExportError(f"{what} must have exactly the keys {CELL_TYPES}; got {keys}")
+    vocab = check_vocab(vocab)
+    records = {name: _history_record(name, histories[name]) for name in CELL_TYPES}
+    windows = check_ids(vocab)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in CELL_TYPES:
+        model = models[name]
+        if any(isinstance(layer, keras.layers.Lambda) for layer in iter_layers(model)):
+            raise ExportError(
+                f"models['{name}'] contains a Lambda layer, which the grader refuses to load "
+                "(safe_mode); use built-in layers only"
+            )
+        try:
+            expected = predict_logits(model, windows, len(vocab))
+            predict_logits(model, windows[:, :7], len(vocab))
+        except ExportError as err:
+            raise ExportError(f"models['{name}']: {err}") from None
+        except Exception as err:
+            raise ExportError(
+                f"models['{name}'] cannot predict on integer windows of two lengths "
+                f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__});"
+                " build it on keras.Input(shape=(None,), dtype='int32')"
+            ) from err
+        path = out / f"{name}.keras"
+        model.save(path)
+        try:
+            reloaded = keras.saving.load_model(path, safe_mode=True)
+            actual = predict_logits(reloaded, windows, len(vocab))
+        except Exception as err:
+            raise ExportError(
+                f"{path} was saved but does not reload with safe_mode=True ({err}); use "
+                "built-in layers only"
+            ) from err
+        if not np.allclose(expected, actual, rtol=1e-4, atol=1e-4):
+            raise ExportError(
+                f"{path} reloads but predicts differently from the model in memory "
+                f"(max difference {np.max(np.abs(expected - actual)):.3g}); it would be "
+                "graded as it reloads, not as you trained it"
+            )
+        paths[name] = path
+    paths["vocab"] = out / "vocab.json"
+    paths["vocab"].write_text(json.dumps(vocab, ensure_ascii=True))
+    problems = sample_problems(samples, vocab)
+    for problem in problems:
+        print(f"WARNING: {problem}; the grader's check of samples.json will fail")
+    paths["samples"] = out / "samples.json"
+    paths["samples"].write_text(json.dumps(samples_record(samples, vocab), indent=1))
+    paths["history"] = out / "history.json"
+    paths["history"].write_text(json.dumps(records, indent=1))
+    return paths
+
+
+# --------------------------------------------------------------------------- public checks
+
+
+def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
+    """The public checks of ``rnn-course-student check a2_text_generation`` on ``folder``.
+
+    ``vocab.json`` must list distinct characters; each exported model must map integer
+    windows to logits of shape ``(n, T, len(vocab))``; ``samples.json`` must hold a
+    sample of the right length within the vocabulary for each model and temperature;
+    ``history.json`` the two histories. Shapes and formats only: how well the models
+    do is decided by the hidden checks. Returns ``(title, passed, message)`` for each.
+    """
+    folder = Path(folder)
+    paths = _contract_paths()
+    vocab_result, vocab = _check_vocab_file(folder, paths["vocab"])
+    results = [vocab_result]
+    results += [_check_predicts(folder, name, paths[name], vocab) for name in CELL_TYPES]
+    results.append(_check_samples(folder, paths["samples"], vocab))
+    results.append(_check_history(folder, paths["history"]))
+    return results
+
+
+def _contract_paths() -> dict[str, str]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    with open(Path(__file__).with_name("contract.toml"), "rb") as handle:
+        contract = tomllib.load(handle)
+    return {name: fields["path"] for name, fields in contract["artifacts"].items()}
+
+
+def _read_json(folder: Path, relative: str):
+    try:
+        return json.loads((folder / relative).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _check_vocab_file(folder: Path, relative: str):
+    title = "vocab.json lists the characters"
+    document = _read_json(folder, relative)
+    if document is None:
+        return (title, False, f"not checked: {relative} is missing or not JSON"), None
+    try:
+        vocab = check_vocab(document)
+    except ExportError as err:
+        return (title, False, str(err)), None
+    return (title, True, f"{len(vocab)} characters"), vocab
+
+
+def _check_predicts(folder: Path, name: str, relative: str, vocab) -> tuple[str, bool, str]:
+    title = f"{name} maps windows of character ids to logits over the vocabulary"
+    path = folder / relative
+    if not path.is_file():
+        return title, False, f"not checked: {relative} is missing"
+    if vocab is None:
+        return title, False, "not checked: vocab.json is missing or invalid"
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception:
+        return title, False, f"not checked: {relative} does not load (see above)"
+    try:
+        out = predict_logits(model, check_ids(vocab), len(vocab))
+    except ExportError as err:
+        return title, False, str(err)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        return title, False, f"cannot predict on integer windows ({first})"
+    return title, True, f"logits of shape {out.shape}"
+
+
+def _check_samples(folder: Path, relative: str, vocab) -> tuple[str, bool, str]:
+    title = "samples.json holds a sample per model and temperature"
+    document = _read_json(folder, relative)
+    if not isinstance(document, dict) or vocab is None:
+        return title, False, f"not checked: {relative} or vocab.json is missing or not JSON"
+    problems = sample_problems(document.get("samples"), vocab)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return title, False, problems[0] + more
+    return title, True, f"{len(CELL_TYPES) * len(TEMPERATURES)} samples of {SAMPLE_LENGTH}"
+
+
+def _check_history(folder: Path, relative: str) -> tuple[str, bool, str]:
+    title = "history.json holds the two training histories"
+    records = _read_json(folder, relative)
+    if records is None:
+        return title, False, f"not checked: {relative} is missing or not JSON"
+    if not isinstance(records, dict) or set(records) != set(CELL_TYPES):
+        keys = sorted(records) if isinstance(records, dict) else type(records).__name__
+        return title, False, f"needs exactly the keys {CELL_TYPES}; got {keys}"
+    try:
+        for name in CELL_TYPES:
+            if not isinstance(records[name], dict):
+                raise ExportError(f"histories['{name}'] must be a dict of lists")
+            _history_record(name, records[name])
+    except ExportError as err:
+        return title, False, str(err)
+    except (TypeError, ValueError) as err:
+        return title, False, f"values must be numbers ({err})"
+    epochs = ", ".join(f"{name} {len(records[name]['loss'])}" for name in CELL_TYPES)
+    return title, True, f"epochs: {epochs}"

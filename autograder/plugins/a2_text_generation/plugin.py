@@ -1,0 +1,303 @@
+"""Assignment 2 (character-level text generation), grader side: the held-out stretch and the metric.
+
+Held out: the last tenth of Tiny Shakespeare, from the first line start after 90%
+of the text (111,4xx characters). When notebooks run for grading, the sandbox sees
+the corpus without it (a course view, :meth:`AssignmentPlugin.student_view`). Plato's
+*Republic* is in the view whole: the notebook may train on it as the second corpus,
+but it is not graded, so nothing of it needs holding out (and cutting its tail would
+cut the Gutenberg licence its loader looks for).
+
+The judge's metric is computed here from the logits of the student's model, never
+from anything the student reports: the held-out stretch is mapped through the
+student's exported vocabulary (a character the vocabulary lacks is counted; as an
+input it becomes the id of a space, as a target it costs ``UNKNOWN_BITS``), cut into
+non-overlapping windows of ``EVAL_WINDOW`` characters, and every position of every
+window is scored: bits per character = mean cross-entropy of the next character, in
+bits. That is what Keras reports as ``val_loss`` (in nats) on windows of the same
+length. The calibration scores the reference with the same functions, and the
+trivial baselines with smoothed character n-gram count models on the same targets.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from assignments.a2_text_generation import EVAL_WINDOW
+from autograder.plugin import Plugin, ReferenceResult
+
+HELD_OUT_FRACTION = 0.1
+#: cost, in bits, of a held-out character that the student's vocabulary lacks
+UNKNOWN_BITS = 8.0
+BATCH_SIZE = 128
+#: the judge's own sampling: rows at a low and at a high temperature, from the same seed text
+JUDGE_TEMPERATURES = (0.2, 0.2, 1.5, 1.5)
+JUDGE_SAMPLE_LENGTH = 120
+JUDGE_SAMPLE_WINDOW = 32
+JUDGE_SAMPLE_SEED = 11
+NGRAM_DISCOUNT = 0.75
+
+
+def held_out_start(text: str) -> int:
+    """Index of the first held-out character: the first line start after 90% of ``text``."""
+    return text.index("\n", int(len(text) * (1 - HELD_OUT_FRACTION))) + 1
+
+
+def corpus_parts() -> tuple[str, str]:
+    """(what the sandbox sees, the held-out stretch) of Tiny Shakespeare."""
+    from assignments.data import load_shakespeare
+
+    text = load_shakespeare()
+    start = held_out_start(text)
+    return text[:start], text[start:]
+
+
+# --------------------------------------------------------------------------- the metric
+
+
+@dataclass(frozen=True)
+class Score:
+    """The judge's measure of one model on the held-out stretch."""
+
+    bpc: float
+    characters: int  # scored target positions
+    unknown: int  # of which the vocabulary lacks the character
+    seconds: float
+
+
+class ScoreError(ValueError):
+    """The model cannot be scored (wrong output shape, NaN); the message is for the student."""
+
+
+def window_arrays(text: str, vocab: list[str], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (unknown character -> the id of a space), targets (unknown -> -1): ``(n, window)``."""
+    index = {char: i for i, char in enumerate(vocab)}
+    ids = np.fromiter((index.get(char, -1) for char in text), dtype=np.int64, count=len(text))
+    n = (len(text) - 1) // window
+    inputs = ids[: n * window].reshape(n, window)
+    targets = ids[1 : n * window + 1].reshape(n, window)
+    inputs = np.where(inputs < 0, index.get(" ", 0), inputs).astype(np.int32)
+    return inputs, targets
+
+
+def bits_per_character(model, text: str, vocab: list[str], window: int | None = None) -> Score:
+    """The model's mean cross-entropy, in bits, of each next character of ``text``."""
+    import tensorflow as tf
+
+    inputs, targets = window_arrays(text, vocab, window or EVAL_WINDOW)
+    vocab_size = len(vocab)
+    start = time.perf_counter()
+
+    @tf.function(reduce_retracing=True)
+    def nats(x, y):
+        logits = tf.cast(model(x, training=False), tf.float32)
+        known = y >= 0
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.where(known, y, tf.zeros_like(y)), logits=logits
+        )
+        finite = tf.reduce_all(tf.math.is_finite(logits))
+        return tf.reduce_sum(tf.where(known, losses, 0.0)), tf.shape(logits), finite
+
+    total = 0.0
+    for begin in range(0, len(inputs), BATCH_SIZE):
+        x = tf.constant(inputs[begin : begin + BATCH_SIZE])
+        y = tf.constant(targets[begin : begin + BATCH_SIZE], dtype=tf.int32)
+        if begin == 0:
+            shape = tuple(np.asarray(model(x[:2, :7], training=False)).shape)
+            if shape != (2, 7, vocab_size):
+                raise ScoreError(
+                    f"the model maps windows of shape (2, 7) to {shape}, not to logits of "
+                    f"shape (2, 7, {vocab_size}) for the {vocab_size} characters of vocab.json"
+                )
+        batch_nats, shape, finite = nats(x, y)
+        if not bool(finite):
+            raise ScoreError("the model outputs NaN or infinite logits on held-out text")
+        total += float(batch_nats)
+    unknown = int(np.sum(targets < 0))
+    bits = total / math.log(2) + unknown * UNKNOWN_BITS
+    return Score(
+        bpc=bits / targets.size,
+        characters=int(targets.size),
+        unknown=unknown,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def judge_samples(model, vocab: list[str], seed_text: str) -> dict[float, list[str]]:
+    """The judge's own samples: ``JUDGE_SAMPLE_LENGTH`` characters per row, by temperature.
+
+    Ids are drawn with ``tf.random.stateless_categorical`` from the last position's
+    logits, re-feeding the last ``JUDGE_SAMPLE_WINDOW`` characters (one traced shape).
+    An id without a character in ``vocab`` becomes ``None``.
+    """
+    import tensorflow as tf
+
+    index = {char: i for i, char in enumerate(vocab)}
+    seed_ids = [index.get(char, index.get(" ", 0)) for char in seed_text[-JUDGE_SAMPLE_WINDOW:]]
+    temperatures = tf.constant(JUDGE_TEMPERATURES, dtype=tf.float32)[:, None]
+
+    def step(windows, seed):
+        logits = tf.cast(model(windows, training=False)[:, -1, :], tf.float32)
+        draws = tf.random.stateless_categorical(logits / temperatures, 1, seed, dtype=tf.int32)
+        return tf.concat([windows[:, 1:], draws], axis=1), draws[:, 0]
+
+    # one traced shape; measured here, XLA's compilation costs more than it saves
+    compiled = tf.function(step)
+    windows = tf.constant([seed_ids] * len(JUDGE_TEMPERATURES), dtype=tf.int32)
+    drawn = []
+    for position in range(JUDGE_SAMPLE_LENGTH):
+        windows, ids = compiled(windows, tf.constant([JUDGE_SAMPLE_SEED, position]))
+        drawn.append(np.asarray(ids))
+    rows = np.stack(drawn, axis=1)
+    samples: dict[float, list] = {}
+    for temperature, row in zip(JUDGE_TEMPERATURES, rows, strict=True):
+        chars = [vocab[i] if 0 <= i < len(vocab) else None for i in row.tolist()]
+        samples.setdefault(temperature, []).append(chars)
+    return samples
+
+
+# --------------------------------------------------------------------------- count baselines
+
+
+def ngram_bpc(train: str, text: str, order: int, window: int | None = None) -> float:
+    """Bits per character of an interpolated, absolutely discounted character n-gram model.
+
+    Trained on ``train``, scored on the judge's targets of ``text`` (every character of
+    the windows but the first), each with up to ``order - 1`` characters of context
+    from ``text`` itself.
+    """
+    window = window or EVAL_WINDOW
+    alphabet = len(set(train) | set(text))
+    counts, totals, followers = [], [], []
+    for k in range(order):
+        grams = Counter(train[i : i + k + 1] for i in range(len(train) - k))
+        total, types = Counter(), Counter()
+        for gram, count in grams.items():
+            total[gram[:-1]] += count
+            types[gram[:-1]] += 1
+        counts.append(grams)
+        totals.append(total)
+        followers.append(types)
+    n = (len(text) - 1) // window
+    bits = 0.0
+    for position in range(1, n * window + 1):
+        char, p = text[position], 1.0 / alphabet
+        for k in range(order):
+            if k > position:
+                break
+            context = text[position - k : position]
+            total = totals[k].get(context, 0)
+            if total == 0:
+                break
+            count = counts[k].get(context + char, 0)
+            p = (max(count - NGRAM_DISCOUNT, 0.0) + NGRAM_DISCOUNT * followers[k][context] * p) / (
+                total
+            )
+        bits -= math.log2(p)
+    return bits / (n * window)
+
+
+# --------------------------------------------------------------------------- the plugin
+
+
+class AssignmentPlugin(Plugin):
+    bits_per_character = staticmethod(bits_per_character)
+    judge_samples = staticmethod(judge_samples)
+
+    def load_hidden(self) -> tuple[str, np.ndarray]:
+        """(the held-out stretch, the unigram model's bits per character on it)."""
+        seen, held_out = corpus_parts()
+        return held_out, np.array(ngram_bpc(seen, held_out, 1))
+
+    def held_out_text(self) -> str:
+        return self.hidden()[0]
+
+    def unigram_bpc(self) -> float:
+        return float(self.hidden()[1])
+
+    def student_view(self, target: Path) -> Path:
+        """Tiny Shakespeare without the held-out stretch (a course view); the Republic whole."""
+        import hashlib
+        import json
+
+        from assignments import data
+
+        seen, _ = corpus_parts()
+        payload = seen.encode("utf-8")
+        path = target / data.DATASETS["shakespeare"].filename
+        manifest = data.view_manifest(path)
+        digest = hashlib.sha256(payload).hexdigest()
+        current = manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == digest
+        if not (current and path.is_file() and data.sha256_of(path) == digest):
+            for stale in (path, manifest):
+                stale.unlink(missing_ok=True)
+            self.write_view("shakespeare", payload, target)
+        data.copy_to("republic", target)
+        return target
+
+    def reference_run(self, seed: int) -> dict[str, ReferenceResult]:
+        from solutions import a2_text_generation as solution
+
+        seen, held_out = corpus_parts()
+        # all the planned epochs whatever the machine's load: the notebook's time budget
+        # is a safety net for students, not part of the reference's quality
+        config = replace(solution.FULL, time_budget_s=math.inf)
+        vocab, models, histories = solution.train_all(seed, config, text=seen)
+        if seed == 0:
+            self._reference_samples = solution.make_samples({"lstm": models["lstm"]}, vocab)
+        return {
+            name: ReferenceResult(
+                value=round(bits_per_character(model, held_out, vocab).bpc, 4),
+                epochs=len(histories[name]["loss"]),
+                seconds_per_epoch=round(histories[name]["seconds_per_epoch"], 1),
+            )
+            for name, model in models.items()
+        }
+
+    def bare_inference(self, judged) -> None:
+        import json
+
+        import keras
+
+        vocab = json.loads(judged.artifact(self.spec.artifact_paths["vocab"]).read_text())
+        inputs, _ = window_arrays(self.held_out_text(), vocab, EVAL_WINDOW)
+        for name in self.spec.calibration.models:
+            model = keras.saving.load_model(judged.artifact(self.spec.artifact_paths[name]))
+            model.predict(inputs, batch_size=BATCH_SIZE, verbose=0)
+
+    def reference_description(self) -> str:
+        from dataclasses import asdict
+
+        from solutions.a2_text_generation import FULL
+
+        seen, held_out = corpus_parts()
+        counts = ", ".join(
+            f"{order}-gram {ngram_bpc(seen, held_out, order):.3f}" for order in (3, 4, 5)
+        )
+        text = (
+            f"Reference settings {asdict(FULL)}; held-out stretch: the last "
+            f"{len(held_out):,} characters of Tiny Shakespeare, scored on non-overlapping "
+            f"windows of 100 characters, in bits per character (nats = bits x 0.693). "
+            f"Longer-context count models on the same targets (not baselines, for scale): "
+            f"{counts} bits per character."
+        )
+        samples = getattr(self, "_reference_samples", None)
+        if samples:
+            shown = "; ".join(
+                f"T={temperature}: {text[:70]!r}" for temperature, text in samples["lstm"].items()
+            )
+            text += f" Samples of the seed-0 LSTM after {FULL.epochs} epochs at most: {shown}."
+        return text
+
+    def baselines(self) -> dict[str, float]:
+        """Bits per character of the unigram and bigram count models (trained on the view)."""
+        seen, held_out = corpus_parts()
+        return {
+            "unigram": round(ngram_bpc(seen, held_out, 1), 4),
+            "bigram": round(ngram_bpc(seen, held_out, 2), 4),
+        }
