@@ -16,8 +16,9 @@ nothing from the scratch folder is ever imported, executed or unpickled. The
 verdict never comes from there either: the driver reports each cell's
 ``execute_reply`` on a pipe only it holds (see :mod:`autograder.sandbox`), so a
 notebook that hides its tracebacks, or rewrites its outputs or any file, still
-gets the cells that raised. While the run goes on and its outputs are read,
-the scratch folder has a disk limit (:func:`autograder.sandbox.scratch_space`).
+gets the cells that raised. The run happens in a copy of the scratch folder
+with a disk limit (:func:`autograder.sandbox.scratch_space`), from which the
+outputs are read before it goes.
 """
 
 from __future__ import annotations
@@ -110,9 +111,9 @@ def run_submission(
         )
         result.notes += _export_artifacts(scratch, judged, artifacts, limits)
     else:
-        with sandbox.scratch_space(scratch, limits) as space:
-            result = _execute(notebook.name, scratch, judged, limits, probes, data_dir, space)
-            result.notes += _export_artifacts(scratch, judged, artifacts, limits)
+        with sandbox.scratch_space(scratch, limits) as space:  # a copy, as root
+            result = _execute(notebook.name, space.path, judged, limits, probes, data_dir, space)
+            result.notes += _export_artifacts(space.path, judged, artifacts, limits)
     result.duration_s = round(time.monotonic() - started, 2)
     judged.run_json.write_text(json.dumps(result.to_json(), indent=2))
     return result

@@ -26,9 +26,10 @@ Limits, enforced whichever way the sandbox runs:
   verdict comes from its OOM and task-limit events; elsewhere the parent sums
   the proportional set size (PSS) of the tree. The parent also counts the
   processes every ``WATCH_INTERVAL_S`` and kills the tree over the limit;
-- disk: as root, :func:`scratch_space` mounts a size-limited file system over
-  the scratch folder (a loop-mounted ext4 image, freed when unmounted); without
-  root the parent measures the folder instead (a soft limit, and says so);
+- disk: as root, :func:`scratch_space` runs the notebook in a copy of the
+  scratch folder on a size-limited file system (a loop-mounted ext4 image in
+  ``/run/rnn-scratch``, freed when unmounted); without root the parent measures
+  the scratch folder instead (a soft limit, and says so);
 - wall time of the whole run; RLIMIT_FSIZE caps each file, RLIMIT_CORE is 0.
 
 The driver's report (each cell's ``execute_reply`` status, timeouts, a dead
@@ -51,6 +52,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -997,55 +999,92 @@ def _folder_usage(folder: Path, max_files: int) -> tuple[int, int]:
 
 
 def _can_mount() -> bool:
-    """Whether this grader can mount a size-limited file system over the scratch folder."""
+    """Whether this grader can mount a size-limited file system for the scratch folder."""
     return os.geteuid() == 0 and all(shutil.which(t) for t in ("mkfs.ext4", "mount", "umount"))
 
 
 @contextlib.contextmanager
 def scratch_space(scratch: Path, limits: Limits) -> Iterator[ScratchSpace]:
-    """The scratch folder with room for ``limits.max_scratch_mb`` more, and that limit.
+    """Where the run happens: a copy of ``scratch`` with room for ``limits.max_scratch_mb``.
 
-    As root: an ext4 image of that size (a sparse file, unlinked as soon as it is
-    mounted) is loop-mounted over ``scratch`` with its contents copied in, and
-    unmounted on exit (what the run wrote is read before that). Writes past it fail
-    (ENOSPC) and the host disk never fills. Elsewhere the folder stays as it is and
-    is measured while the run goes on: a soft limit, overshot by about a second of
-    writing.
+    As root: a new ext4 file system of that size (a sparse image file, unlinked as soon
+    as it is loop-mounted) is mounted on a mount point of its own in
+    :data:`SCRATCH_MOUNTS`, ``scratch`` is copied in, and it is unmounted on exit (what
+    the run wrote is read before that). Writes past it fail (ENOSPC) and the host disk
+    never fills. A grader killed meanwhile leaves only that mount point, never a mount
+    inside the course's folders; the next one unmounts it. Without root, ``scratch``
+    itself is used and measured while the run goes on: a soft limit, overshot by about
+    a second of writing.
     """
     scratch = scratch.resolve()
     base, _ = _folder_usage(scratch, MAX_SCRATCH_FILES)
-    original = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _can_mount():
+    if _can_mount():
+        try:
+            point = _mount_point()
+        except OSError as err:
+            log.warning("no mount point for a size-limited scratch (%s): watching it", err)
+        else:
             try:
-                _mount_image(scratch, limits.max_scratch_mb * MB + base)
+                _mount_image(point, limits.max_scratch_mb * MB + base)
             except (OSError, subprocess.CalledProcessError) as err:
                 detail = getattr(err, "stderr", "") or err
                 log.warning("could not mount a size-limited scratch (%s): watching it", detail)
+                point.rmdir()
             else:
                 try:
-                    source = f"/proc/self/fd/{original}"  # the folder under the mount
-                    shutil.copytree(source, scratch, symlinks=True, dirs_exist_ok=True)
-                    yield ScratchSpace(scratch, limits.max_scratch_mb, "file system")
+                    shutil.copytree(scratch, point, symlinks=True, dirs_exist_ok=True)
+                    yield ScratchSpace(point, limits.max_scratch_mb, "file system")
                 finally:
-                    _unmount(scratch)
+                    _unmount(point)
+                    with contextlib.suppress(OSError):
+                        point.rmdir()
                 return
-        elif not _SOFT_DISK_LOGGED:
-            _SOFT_DISK_LOGGED.append(True)
-            log.warning(
-                "the scratch folder's disk limit is watched, not enforced (a size-limited "
-                "file system needs root, mkfs.ext4 and loop devices)"
-            )
-        yield ScratchSpace(scratch, limits.max_scratch_mb, "watched", base)
-    finally:
-        os.close(original)
+    elif not _SOFT_DISK_LOGGED:
+        _SOFT_DISK_LOGGED.append(True)
+        log.warning(
+            "the scratch folder's disk limit is watched, not enforced (a size-limited "
+            "file system needs root, mkfs.ext4 and loop devices)"
+        )
+    yield ScratchSpace(scratch, limits.max_scratch_mb, "watched", base)
 
 
+SCRATCH_MOUNTS = Path("/run/rnn-scratch" if Path("/run").is_dir() else "/var/tmp/rnn-scratch")
+_MOUNT_NAMES = itertools.count()
 _SOFT_DISK_LOGGED: list[bool] = []
 
 
-def _mount_image(scratch: Path, room: int) -> None:
-    """Mount a new, empty ext4 file system with ``room`` bytes free over ``scratch``."""
+def _mount_point() -> Path:
+    """A new, empty mount point ``SCRATCH_MOUNTS/<pid>-<n>`` (stale ones cleared first)."""
+    SCRATCH_MOUNTS.mkdir(mode=0o755, exist_ok=True)
+    st = os.lstat(SCRATCH_MOUNTS)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise PermissionError(f"{SCRATCH_MOUNTS} is not a folder only root can write")
+    _unmount_stale()
+    point = SCRATCH_MOUNTS / f"{os.getpid()}-{next(_MOUNT_NAMES)}"
+    point.mkdir(mode=0o755)
+    return point
+
+
+def _unmount_stale() -> None:
+    """Unmount and remove the mount points of graders that died (killed mid-run)."""
+    mounted = set()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = Path(_unescape(line.split()[4]))
+        if point.parent == SCRATCH_MOUNTS:
+            mounted.add(point)
+    for point in SCRATCH_MOUNTS.iterdir():
+        owner = point.name.split("-")[0]
+        if not owner.isdigit() or psutil.pid_exists(int(owner)):
+            continue
+        if point in mounted:
+            subprocess.run(["umount", "--lazy", str(point)], capture_output=True)
+            log.warning("unmounted the scratch of a grader that died: %s", point)
+        with contextlib.suppress(OSError):
+            point.rmdir()
+
+
+def _mount_image(point: Path, room: int) -> None:
+    """Mount a new, empty ext4 file system with ``room`` bytes free on ``point``."""
     size = int(room * 1.04) + 16 * MB  # inode tables and the rest of ext4's own blocks
     owner = sandbox_user() or (os.getuid(), os.getgid())
     handle, image = tempfile.mkstemp(prefix="rnn-scratch-", suffix=".img")
@@ -1055,21 +1094,21 @@ def _mount_image(scratch: Path, room: int) -> None:
         mkfs = ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-i", "8192"]
         mkfs += ["-E", f"root_owner={owner[0]}:{owner[1]}", image]
         subprocess.run(mkfs, check=True, capture_output=True, text=True)
-        mount = ["mount", "-t", "ext4", "-o", "loop,nosuid,nodev", image, str(scratch)]
+        mount = ["mount", "-t", "ext4", "-o", "loop,nosuid,nodev", image, str(point)]
         subprocess.run(mount, check=True, capture_output=True, text=True)
     finally:
         os.unlink(image)  # the loop device holds it until the file system is unmounted
     with contextlib.suppress(OSError):
-        (scratch / "lost+found").rmdir()
+        (point / "lost+found").rmdir()
 
 
-def _unmount(scratch: Path) -> None:
+def _unmount(point: Path) -> None:
     for _ in range(10):
-        if subprocess.run(["umount", str(scratch)], capture_output=True).returncode == 0:
+        if subprocess.run(["umount", str(point)], capture_output=True).returncode == 0:
             return
         time.sleep(0.2)
-    subprocess.run(["umount", "--lazy", str(scratch)], capture_output=True)
-    log.warning("the scratch file system on %s was busy: detached lazily", scratch)
+    subprocess.run(["umount", "--lazy", str(point)], capture_output=True)
+    log.warning("the scratch file system on %s was busy: detached lazily", point)
 
 
 # --------------------------------------------------------------------------- reading pipes

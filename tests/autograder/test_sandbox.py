@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -174,23 +175,49 @@ def test_a_watched_folder_counts_what_was_written_beyond_the_submission(tmp_path
     assert space.full(now=True)
 
 
-@pytest.mark.skipif(not sandbox._can_mount(), reason="needs root, mkfs.ext4 and loop devices")
-def test_a_mounted_scratch_holds_the_submission_and_the_limit_then_goes(tmp_path):
+needs_mount = pytest.mark.skipif(
+    not sandbox._can_mount(), reason="needs root, mkfs.ext4 and loop devices"
+)
+
+
+@needs_mount
+def test_a_mounted_scratch_is_a_copy_with_the_limit_then_goes(tmp_path):
     scratch = tmp_path / "scratch"
     (scratch / "models").mkdir(parents=True)
     (scratch / "models/shipped.bin").write_bytes(b"1" * (5 * MB))
     (scratch / "hw.ipynb").write_text("{}")
     with sandbox.scratch_space(scratch, Limits(max_scratch_mb=20)) as space:
-        assert space.kind == "file system" and os.path.ismount(scratch)
-        assert (scratch / "models/shipped.bin").stat().st_size == 5 * MB
-        assert sorted(p.name for p in scratch.iterdir()) == ["hw.ipynb", "models"]
+        point = space.path
+        assert space.kind == "file system" and os.path.ismount(point)
+        assert point.parent == sandbox.SCRATCH_MOUNTS
+        assert (point / "models/shipped.bin").stat().st_size == 5 * MB
+        assert sorted(p.name for p in point.iterdir()) == ["hw.ipynb", "models"]
+        assert point.stat().st_uid == (sandbox.sandbox_user() or (os.getuid(),))[0]
         assert not space.full()
-        with pytest.raises(OSError), open(scratch / "big.bin", "wb") as big:
+        with pytest.raises(OSError), open(point / "big.bin", "wb") as big:
             for _ in range(40):
                 big.write(b"0" * MB)
                 big.flush()
         assert space.full()
-        free = os.statvfs(scratch)
+        free = os.statvfs(point)
         assert free.f_blocks * free.f_frsize < 40 * MB  # 20 MB + the submission + ext4's own
-    assert not os.path.ismount(scratch)
+    assert not point.exists()
     assert sorted(p.name for p in scratch.iterdir()) == ["hw.ipynb", "models"]
+    assert not (scratch / "big.bin").exists()
+
+
+@needs_mount
+def test_the_scratch_of_a_grader_that_died_is_unmounted_by_the_next(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sandbox.SCRATCH_MOUNTS.mkdir(mode=0o755, exist_ok=True)
+    stale = sandbox.SCRATCH_MOUNTS / f"{dead.pid}-0"
+    stale.mkdir()
+    sandbox._mount_image(stale, MB)
+    assert os.path.ismount(stale)
+    point = sandbox._mount_point()
+    try:
+        assert not stale.exists()
+        assert point.name.startswith(f"{os.getpid()}-")
+    finally:
+        point.rmdir()
