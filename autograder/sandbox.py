@@ -795,6 +795,7 @@ class Cgroup:
         control = parent / "cgroup.subtree_control"
         if not {"memory", "pids"} <= set(control.read_text().split()):
             control.write_text("+memory +pids")  # refused where the parent runs processes
+        _remove_stale_cgroups(parent)
         folder = parent / name
         folder.mkdir()
         made = cls("cgroup v2", {"memory": folder, "pids": folder})
@@ -816,7 +817,9 @@ class Cgroup:
             for controller in ("memory", "pids"):
                 mount = _cgroup_mount("cgroup", controller)
                 if mount is not None and controller in own:
-                    folder = _cgroup_dir(mount, own[controller]) / name
+                    parent = _cgroup_dir(mount, own[controller])
+                    _remove_stale_cgroups(parent)
+                    folder = parent / name
                     folder.mkdir()
                     made.dirs[controller] = folder
             if "memory" not in made.dirs:
@@ -897,6 +900,15 @@ class Cgroup:
 
 
 _NO_CGROUP_LOGGED: list[bool] = []
+
+
+def _remove_stale_cgroups(parent: Path) -> None:
+    """Remove the empty cgroups that graders which died (killed mid-run) left in ``parent``."""
+    for folder in parent.glob("rnn-sandbox-*-*"):
+        owner = folder.name.split("-")[2]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            with contextlib.suppress(OSError):  # still busy: left for the next one
+                folder.rmdir()
 
 
 def _own_cgroups() -> dict[str, str]:

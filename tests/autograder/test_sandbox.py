@@ -51,6 +51,18 @@ def test_a_v2_cgroup_gets_the_limits_and_reports_the_kernels_events(fake_v2):
     cgroup.remove()
 
 
+def test_the_empty_cgroups_of_graders_that_died_are_removed(fake_v2):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, alive = fake_v2 / f"rnn-sandbox-{dead.pid}-0", fake_v2 / f"rnn-sandbox-{os.getpid()}-0"
+    stale.mkdir()
+    alive.mkdir()
+    cgroup = sandbox.Cgroup.create(MB, 10)
+    assert not stale.exists() and alive.exists()
+    shutil.rmtree(cgroup.dirs["memory"])
+    alive.rmdir()
+
+
 def test_no_v2_cgroup_where_its_controllers_cannot_be_enabled(fake_v2, monkeypatch):
     """The parent runs processes (not the root): the kernel refuses (EBUSY); v1 is next."""
     (fake_v2 / "cgroup.subtree_control").write_text("cpu\n")
