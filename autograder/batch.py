@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from autograder import record
+from autograder import record, sandbox
 from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
 from autograder.spec import Spec
@@ -51,6 +51,8 @@ def grade_submission(task: GradingTask) -> Outcome:
     from autograder.run import run_submission
 
     started = time.perf_counter()
+    if task.threads:  # this worker's share of the cores: its notebooks' and its judge's
+        os.environ.update(dict.fromkeys(sandbox.THREAD_VARIABLES, str(task.threads)))
     spec = task.spec
     limits = spec.limits
     if task.notebook_timeout_s:
@@ -82,7 +84,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     status = "rejected" if run["status"] == "rejected" else "graded"
     judging = time.perf_counter()
     try:
-        checks = worker_judge(task.threads).judge(spec, judged.root, limits)
+        checks = worker_judge().judge(spec, judged.root, limits)
     except JudgeError as err:
         checks, status = [], "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}

@@ -206,8 +206,7 @@ class JudgeProcess:
     the child stays up, so TensorFlow and the hidden data load once per worker.
     """
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads  # TensorFlow's thread pools, when workers share the cores
+    def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
         self._log: Any = None
         self._pending = b""  # what the child sent after the last whole message
@@ -268,7 +267,7 @@ class JudgeProcess:
             return self._process
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (open for the life of the child)
         command = [sys.executable, "-m", "autograder.judge"]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **thread_env(self.threads)}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         if shutil.which("bwrap") and sandbox.isolation_mode() == "bubblewrap":
             command = [*NETWORKLESS, "--", *command]
             env.update(TMPDIR=PRIVATE_TMP, KERAS_HOME=PRIVATE_TMP)
@@ -300,17 +299,9 @@ class JudgeProcess:
 
 
 @functools.cache
-def worker_judge(threads: int | None = None) -> JudgeProcess:
+def worker_judge() -> JudgeProcess:
     """The judge child of this grading worker (started on first use, reused after)."""
-    return JudgeProcess(threads)
-
-
-def thread_env(threads: int | None) -> dict[str, str]:
-    """Environment that caps TensorFlow's (and OpenMP's) thread pools at ``threads``."""
-    if not threads:
-        return {}
-    names = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
-    return dict.fromkeys(names, str(threads))
+    return JudgeProcess()
 
 
 #: The judge's child sees the machine read-only, with no network; it writes only to a tmpfs.

@@ -74,6 +74,7 @@ ISOLATION_ENV = "RNN_COURSE_SANDBOX"
 DRIVER = Path(__file__).with_name("sandbox_driver.py")
 JOB_MOUNT = "/run/rnn-grader"
 GRADER_PACKAGES = ("autograder", "solutions")
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 PRIVATE_DIR = ".sandbox"  # in scratch: homes, caches and /tmp of the sandbox
 SANDBOX_UID = 65534
 WATCH_INTERVAL_S = 0.25
@@ -284,6 +285,8 @@ def sandbox_env(
     """The whole environment of the sandboxed run: homes, caches and temporary files in scratch."""
     private = scratch / PRIVATE_DIR
     env = {
+        # the grading worker's share of the cores (set when workers run side by side)
+        **{name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
         "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
         "VIRTUAL_ENV": sys.prefix,
         "HOME": f"{private}/home",

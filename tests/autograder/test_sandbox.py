@@ -233,3 +233,10 @@ def test_the_scratch_of_a_grader_that_died_is_unmounted_by_the_next(tmp_path):
         assert point.name.startswith(f"{os.getpid()}-")
     finally:
         point.rmdir()
+
+
+def test_the_workers_share_of_the_cores_reaches_the_notebook(monkeypatch, tmp_path):
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    env = sandbox.sandbox_env(tmp_path, None)
+    assert env["TF_NUM_INTRAOP_THREADS"] == "1" and "OMP_NUM_THREADS" not in env
