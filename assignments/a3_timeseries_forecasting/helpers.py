@@ -338,7 +338,7 @@ def preprocessing_entry(
         pairs.append({"column": str(column), "transform": str(how)})
     entry = _plain(
         {
-            "series": series,
+            "series": str(series),
             "features": pairs,
             "mean": np.ravel(np.asarray(mean, dtype=float)).tolist(),
             "std": np.ravel(np.asarray(std, dtype=float)).tolist(),
@@ -366,8 +366,8 @@ def feature_matrix(frame, entry: dict) -> np.ndarray:
     columns = [
         transform(column_values(frame, f["column"]), f["transform"]) for f in entry["features"]
     ]
-    values = np.stack(columns, axis=1)
-    return (values - np.asarray(entry["mean"])) / np.asarray(entry["std"])
+    stacked = np.stack(columns, axis=1)
+    return (stacked - np.asarray(entry["mean"])) / np.asarray(entry["std"])
 
 
 def forecast_origins(n_rows: int, first: int, horizon: int) -> np.ndarray:
@@ -847,10 +847,10 @@ def _check_forecaster(folder: Path, name: str, relative: str, entry, frames: dic
         check_shapes(model, entry)
         if series not in frames:
             frames[series] = load_series(series)
-        frame = frames[series]
-        first = max(int(len(frame) * 0.85) - 1, entry["window"] + 25)
-        origins = forecast_origins(len(frame), first, entry["horizon"])
-        result = evaluate(model, entry, frame, origins)
+        public = frames[series]
+        first = max(int(len(public) * 0.85) - 1, entry["window"] + 25)
+        origins = forecast_origins(len(public), first, entry["horizon"])
+        result = evaluate(model, entry, public, origins)
     except ForecastError as err:
         return title, False, str(err)
     except Exception as err:  # data not found, etc.: say so without failing the format
