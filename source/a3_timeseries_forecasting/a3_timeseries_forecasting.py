@@ -66,7 +66,7 @@
 # - The test cells run *public* checks only. **Passing them does not mean passing the hidden
 #   checks.**
 # - The whole notebook must run top to bottom in under 10 minutes on a 2-core CPU (the
-#   reference solution takes about 4). Use only the course loaders (no downloads).
+#   reference solution takes about 3). Use only the course loaders (no downloads).
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false}
 import keras

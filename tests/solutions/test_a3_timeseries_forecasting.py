@@ -139,6 +139,26 @@ def test_spec_contract():
     assert 0 < spec.thresholds["aapl_min_spread"] < 0.01
 
 
+def test_calibration_is_committed_and_clear_of_the_baselines():
+    spec = specs.load(ID)
+    calibration = json.loads((spec.folder / "calibration.json").read_text())
+    assert calibration["metric"] == "mae_ratio" and calibration["better"] == "lower"
+    assert len({run["seed"] for run in calibration["runs"]}) >= 3
+    best_baseline = min(calibration["baselines"].values())
+    assert best_baseline == 1.0  # the value 24 hours earlier, by definition
+    for name in ("weather_lstm", "weather_gru"):
+        worst = max(r["value"] for r in calibration["runs"] if r["model"] == name)
+        target = calibration["thresholds"][f"mae_ratio_{name}"]
+        basic = calibration["thresholds"][f"mae_ratio_basic_{name}"]
+        assert target == pytest.approx(worst + calibration["margin"], abs=1e-3)
+        assert worst <= 0.85  # the reference beats 24-hour persistence by at least 15%
+        assert target < basic < best_baseline  # persistence and every trivial model fail
+        assert spec.thresholds[f"mae_ratio_{name}"] == target
+    assert calibration["baselines"]["shuffled_target_lstm"] > 1.5
+    assert calibration["baselines"]["untrained_lstm"] > 1.5
+    assert "aapl_lstm" in calibration["reference"]  # the AAPL runs are in the table too
+
+
 def test_notebook_grade_cells():
     cells = grade_cells()
     assert {k: v["points"] for k, v in cells.items()} == {
@@ -583,8 +603,12 @@ def test_nothing_exported_scores_nothing(tmp_path, untrained):
 
 
 def test_feedback_figures(plugin, entries, tmp_path):
+    """Forecast against truth per model: computed afresh, or reused from the hidden checks."""
     root = write_submission(tmp_path, untrained_models(entries), entries)
     figures = plugin.feedback_figures(Judged(root))
     assert len(figures) == 4
     assert all(url.startswith("data:image/png;base64,") for url in figures.values())
     assert any("weather_gru" in title for title in figures)
+    judge(root)  # in this process: the checks leave their evaluations with the plugin
+    assert sorted(plugin._judged[1]) == sorted(FORECASTERS)
+    assert sorted(plugin.feedback_figures(Judged(root))) == sorted(figures)

@@ -66,7 +66,7 @@ def architecture(keras_artifact):
 
 
 @pytest.fixture(scope="session")
-def unseen(keras_artifact, entry, plugin, thresholds):
+def unseen(keras_artifact, entry, plugin, thresholds, judged):
     """``unseen(name)``: the model's Evaluation on the unseen period, or the check fails."""
     results: dict[str, object] = {}
 
@@ -84,6 +84,7 @@ def unseen(keras_artifact, entry, plugin, thresholds):
                 try:
                     check_shapes(model, declared)
                     results[name] = evaluate(model, declared, held.frame, held.origins)
+                    plugin.remember(judged, name, results[name])  # for the feedback figures
                 except ForecastError as err:
                     results[name] = f"models/{name}.keras: {err}"
                 except Exception as err:  # a failing student model fails only its own checks

@@ -133,6 +133,13 @@ class AssignmentPlugin(Plugin):
         super().__init__(spec)
         self._runs: list[dict] = []
         self._baseline_details: dict[str, dict] = {}
+        self._judged: tuple[str, dict] = ("", {})  # the last submission's evaluations
+
+    def remember(self, judged, name: str, evaluation) -> None:
+        """Keep the judge's evaluation of model ``name`` for :meth:`feedback_figures`."""
+        if self._judged[0] != str(judged.root):
+            self._judged = (str(judged.root), {})
+        self._judged[1][name] = evaluation
 
     # ------------------------------------------------------------------ data
 
@@ -207,6 +214,7 @@ class AssignmentPlugin(Plugin):
         )
 
         paths = self.spec.artifact_paths
+        known = self._judged[1] if self._judged[0] == str(judged.root) else {}
         try:
             document = json.loads(judged.artifact(paths["preprocessing"]).read_text("utf-8"))
             raw = validate_document(document)
@@ -215,6 +223,12 @@ class AssignmentPlugin(Plugin):
         figures = {}
         for name, (series, _) in FORECASTERS.items():
             try:
+                if name in known:  # evaluated by the hidden checks in this process
+                    result = known[name]
+                    days = 120 if series == "aapl" else 14
+                    title = f"{name}: your forecast on the unseen period"
+                    figures[title] = figure_png(result, name, days)
+                    continue
                 entry = validate_entry(name, raw.get(name))
                 model = keras.saving.load_model(
                     judged.artifact(paths[name]), safe_mode=True, compile=False
