@@ -189,7 +189,9 @@ def test_gradebook_and_gradescope_results(graded):
         assert gradebook.find_submission(ASSIGNMENT, "ben").score == EXPECTED_TOTALS["ben"]
         assert len(gradebook.find_assignment(ASSIGNMENT).submissions) == 8
     results = json.loads((out / "autograded/ben" / ASSIGNMENT / "results.json").read_text())
-    assert results["score"] == EXPECTED_TOTALS["ben"] and len(results["tests"]) == len(outcome(out, "ben")["checks"])
+    assert results["score"] == EXPECTED_TOTALS["ben"] and len(results["tests"]) == len(
+        outcome(out, "ben")["checks"]
+    )
 
 
 def test_regrading_gives_identical_results(graded, tmp_path):
