@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from autograder import record, sandbox
+from autograder import feedback, record, sandbox
 from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
 from autograder.spec import Spec
@@ -109,7 +109,7 @@ def _learning_curves(spec: Spec, judged: Judged) -> str | None:
     if not path.is_file():
         return None
     try:
-        return record.learning_curves_png(json.loads(path.read_text("utf-8")), spec.curves)
+        return feedback.learning_curves_png(json.loads(path.read_text("utf-8")), spec.curves)
     except (ValueError, TypeError, UnicodeDecodeError):
         return None
 

@@ -1,4 +1,4 @@
-"""Stage 4, record (trusted): gradebook, grades CSV, feedback HTML, results.json.
+"""Stage 4, record (trusted): gradebook, grades CSV, feedback page, results.json.
 
 Everything a grading run writes lives under one output folder (by default the
 course folder), in nbgrader's layout (:class:`autograder.course.Results`).
@@ -8,10 +8,7 @@ as a submission is judged, so a killed batch loses nothing it had recorded.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import html
-import io
 import json
 import os
 import warnings
@@ -21,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import Results
-from autograder.spec import Curves
+from autograder.feedback import feedback_html
 from autograder.task import Outcome
 
 GRADES_COLUMNS = ["student", "assignment", "status", "total", "max"]
@@ -183,85 +180,3 @@ def gradescope_results(outcome: Outcome) -> dict:
             for check in outcome.checks
         ],
     }
-
-
-# --------------------------------------------------------------------------- feedback
-
-
-def feedback_html(outcome: Outcome, manual_points: float = 0) -> str:
-    """A self-contained page: the score, what happened, each check, the learning curves."""
-    esc = html.escape
-    rows = []
-    for check in outcome.checks:
-        mark = "pass" if check.passed else "fail"
-        rows.append(
-            f'<tr class="{mark}"><td>{esc(check.grade_cell)}</td><td>{esc(check.title)}</td>'
-            f"<td>{check.points:g} / {check.max_points:g}</td>"
-            f"<td>{esc(check.message)}</td></tr>"
-        )
-    notes = "".join(f"<li>{esc(note)}</li>" for note in outcome.notes)
-    manual = (
-        f"<p>Autograded checks only; the answers graded by hand ({manual_points:g} points) "
-        "are added later.</p>"
-        if manual_points
-        else ""
-    )
-    curves = outcome.learning_curves
-    plot = (
-        f'<h2>Your learning curves</h2><img alt="learning curves" src="{curves}">' if curves else ""
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Feedback: {esc(outcome.assignment)} for {esc(outcome.student)}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical-align: top; }}
-tr.pass td:nth-child(3) {{ color: #1a7f37; }} tr.fail td:nth-child(3) {{ color: #cf222e; }}
-</style></head><body>
-<h1>{esc(outcome.assignment)}: {outcome.score:g} / {outcome.max_score:g}</h1>
-<p>Student: {esc(outcome.student)}. {esc(outcome.message)}</p>
-{f"<ul>{notes}</ul>" if notes else ""}
-{manual}
-<table><tr><th>part</th><th>check</th><th>points</th><th>message</th></tr>
-{"".join(rows)}
-</table>
-{plot}
-</body></html>
-"""
-
-
-def learning_curves_png(history: dict, curves: Curves) -> str | None:
-    """A data URL of the declared curves (training solid, validation dashed) of each model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = curves.metrics
-    models = {
-        name: series
-        for name, series in history.items()
-        if isinstance(series, dict) and any(isinstance(series.get(m), list) for m in metrics)
-    }
-    if not models:
-        return None
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
-    axes = axes[0]
-    for name, series in models.items():
-        for axis, key in zip(axes, metrics, strict=True):
-            for prefix, style in (("", "-"), ("val_", "--")):
-                values = series.get(prefix + key)
-                if isinstance(values, list) and values:
-                    axis.plot(
-                        range(1, len(values) + 1), values, style, label=f"{name} {prefix}{key}"
-                    )
-    for axis, key in zip(axes, metrics, strict=True):
-        axis.set_xlabel("epoch")
-        axis.set_title(key)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

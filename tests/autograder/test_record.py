@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import record
+from autograder import feedback, record
 from autograder.course import Results
 from autograder.judge import CheckResult
 from autograder.spec import Curves
@@ -82,7 +82,7 @@ def outcome(student="alice", passed=True, executed=None) -> Outcome:
                 message="",
             ),
         ],
-        learning_curves=record.learning_curves_png(
+        learning_curves=feedback.learning_curves_png(
             {"lstm": {"loss": [0.7, 0.5], "val_loss": [0.72, 0.6], "accuracy": [0.5, 0.8]}},
             CURVES,
         ),
@@ -132,8 +132,8 @@ def test_record_writes_every_output(tmp_path, source):
 
 
 def test_feedback_mentions_hand_grading_only_when_the_notebook_has_it():
-    assert "by hand" not in record.feedback_html(outcome(), manual_points=0)
-    assert "by hand (7 points)" in record.feedback_html(outcome(), manual_points=7)
+    assert "by hand" not in feedback.feedback_html(outcome(), manual_points=0)
+    assert "by hand (7 points)" in feedback.feedback_html(outcome(), manual_points=7)
 
 
 def test_gradebook_gets_cell_scores_and_keeps_the_report_manual(tmp_path, source):
@@ -160,10 +160,10 @@ def test_regrading_replaces_the_scores(tmp_path, source):
 
 
 def test_learning_curves_need_a_history():
-    assert record.learning_curves_png({"notes": "no curves"}, CURVES) is None
+    assert feedback.learning_curves_png({"notes": "no curves"}, CURVES) is None
 
 
 def test_learning_curves_plot_the_declared_metrics():
     history = {"lstm": {"loss": [3.1, 2.2], "val_loss": [3.0, 2.4], "bits": [4.4, 3.2]}}
-    assert record.learning_curves_png(history, Curves("history", ("bits",))) is not None
-    assert record.learning_curves_png(history, Curves("history", ("mae",))) is None
+    assert feedback.learning_curves_png(history, Curves("history", ("bits",))) is not None
+    assert feedback.learning_curves_png(history, Curves("history", ("mae",))) is None
