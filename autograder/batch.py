@@ -25,7 +25,7 @@ from autograder import feedback, record, sandbox
 from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
 from autograder.spec import Spec
-from autograder.submissions import Submission, find_submissions
+from autograder.submissions import Submission, SubmissionsError, find_submissions
 from autograder.task import GradingTask, Outcome
 
 
@@ -144,9 +144,13 @@ def run_batch(
     force: bool = False,
     execute: bool = True,
     notebook_timeout_s: int | None = None,
+    student_timeouts: dict[str, int] | None = None,
     progress: bool = True,
 ) -> BatchSummary:
     """Grade every submission of ``spec`` under ``submissions`` into ``results``.
+
+    ``notebook_timeout_s`` replaces the assignment's time limit per notebook, and
+    ``student_timeouts`` replaces it again for the students it names.
 
     Raises :class:`autograder.submissions.SubmissionsError` (or
     :class:`autograder.course.CourseError`) before grading anything when the
@@ -165,6 +169,11 @@ def run_batch(
         results.collected,
         max_bytes=spec.limits.max_submission_bytes,
     )
+    unknown = sorted(set(student_timeouts or {}) - {s.student for s in found})
+    if unknown:
+        raise SubmissionsError(
+            f"a time limit names {', '.join(unknown)}, who has no submission in {submissions}"
+        )
     data_dir = (
         spec.plugin().student_view(cache_dir() / "student-view" / spec.id) if execute else None
     )
@@ -184,7 +193,7 @@ def run_batch(
             work=results.work(spec.id, s.student),
             execute=execute,
             data_dir=data_dir,
-            notebook_timeout_s=notebook_timeout_s,
+            notebook_timeout_s=(student_timeouts or {}).get(s.student, notebook_timeout_s),
             problem=s.problem,
             threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None,
         )

@@ -54,6 +54,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def student_timeout(text: str) -> tuple[str, int]:
+    """``NAME=SECONDS`` of ``--student-timeout``."""
+    name, _, seconds = text.partition("=")
+    if not name or not seconds:
+        raise argparse.ArgumentTypeError(f"expected NAME=SECONDS, got {text!r}")
+    return name, positive_int(seconds)
+
+
 def course_of(args):
     """The course folder: ``--course DIR`` or the current directory."""
     from autograder.course import Course
@@ -123,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         metavar="SECONDS",
         help="time limit per notebook, instead of the assignment's own",
+    )
+    grade.add_argument(
+        "--student-timeout",
+        type=student_timeout,
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="time limit for one student's notebook (repeatable), instead of --timeout",
     )
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(handler=grade_assignment)
@@ -228,6 +244,7 @@ def grade_assignment(args) -> int:
         force=args.force,
         execute=not args.no_execute,
         notebook_timeout_s=args.timeout,
+        student_timeouts=dict(args.student_timeout),
         progress=not args.no_progress,
     )
     print_grades(results, spec.id)
@@ -314,6 +331,7 @@ def run_demo(args) -> int:
                 force=False,
                 no_execute=False,
                 timeout=settings.get("notebook_timeout_s"),
+                student_timeout=list(settings.get("student_timeouts", {}).items()),
                 no_progress=False,
             )
         )

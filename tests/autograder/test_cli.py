@@ -134,3 +134,19 @@ def test_jobs_must_be_a_positive_number(capsys, jobs):
 def test_gradescope_into_a_missing_folder(tmp_path, capsys):
     argv = ["--course", str(ROOT), "gradescope", A1, "--out", str(tmp_path / "no" / "a.zip")]
     assert "does not exist" in one_line_error(argv, capsys, status=2)
+
+
+@pytest.mark.parametrize("value", ["eve", "eve=", "=30", "eve=0", "eve=soon"])
+def test_a_student_timeout_is_name_equals_seconds(capsys, value):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["grade", A1, "--student-timeout", value])
+    assert stopped.value.code == 2
+    assert "--student-timeout" in capsys.readouterr().err
+
+
+def test_a_student_timeout_for_a_student_without_a_submission(tmp_path, capsys):
+    folder = tmp_path / "alice" / A1
+    folder.mkdir(parents=True)
+    (folder / f"{A1}.ipynb").write_text("{}")
+    error = one_line_error([*grade_argv(tmp_path), "--student-timeout", "alcie=30"], capsys)
+    assert "alcie" in error and "no submission" in error

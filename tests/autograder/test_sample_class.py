@@ -31,6 +31,7 @@ FILES = ROOT / "tests" / "files"
 CLASS = FILES / ASSIGNMENT / "submitted"
 SETTINGS = tomllib.loads((FILES / ASSIGNMENT / "sample_class.toml").read_text())
 TIMEOUT_S = SETTINGS["notebook_timeout_s"]
+STUDENT_TIMEOUTS = SETTINGS["student_timeouts"]
 EXPECTED_TOTALS = SETTINGS["expected"]
 
 pytestmark = pytest.mark.skipif(
@@ -82,7 +83,8 @@ def copy_class(target: Path, students: list[str]) -> Path:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("class")
-    output = finished(grade(CLASS, out, "--jobs", "2"))
+    limits = [f"--student-timeout={name}={s}" for name, s in STUDENT_TIMEOUTS.items()]
+    output = finished(grade(CLASS, out, "--jobs", "2", *limits))
     return out, output
 
 
@@ -130,7 +132,7 @@ def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
     [
         ("cai", "cell_errors", "raised NotImplementedError"),
         ("dan", "cell_errors", "raised RuntimeError: ran out of time before training"),
-        ("eve", "timeout", f"stopped after {TIMEOUT_S} s"),
+        ("eve", "timeout", f"stopped after {STUDENT_TIMEOUTS['eve']} s"),
         ("fay", "memory", "Memory limit of 8192 MB exceeded"),
         ("gus", "rejected", "a1_imdb_sentiment.ipynb is not valid JSON (line"),
         ("hal", "cell_errors", "URLError"),
