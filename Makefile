@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml assignments/pyproject.toml tools/install-bubb
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./assignments -e ".[dev]"
 	tools/install-bubblewrap.sh
+	tools/install-browser.sh
 	touch $@
 
 demo: setup
