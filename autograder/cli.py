@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from autograder.report import add_parser as add_report
+
 #: The sample classes the demo grades: ``<course>/tests/files/<id>/``, each with this file.
 SAMPLE_CLASS_FILE = "sample_class.toml"
 
@@ -180,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.add_argument("assignment", metavar="ID")
     gradescope.add_argument("--out", metavar="ZIP", help="default: <ID>-gradescope.zip")
     gradescope.set_defaults(handler=build_gradescope)
+
+    add_report(commands)
 
     demo = commands.add_parser(
         "demo",
