@@ -4,7 +4,7 @@
   :class:`TimeBudget` stops training before an epoch that would overrun a budget;
 - :func:`last_logits_fn` compiles a model into a fast function from windows of
   character ids to the logits of the next character (sampling one character at a
-  time with ``model.predict`` costs ~50 ms a step; this ~1 ms);
+  time with ``model.predict`` costs 50 ms or more a step; this a few ms);
 - :func:`windows_to_array` turns a ``tf.data`` dataset of (input, target) windows
   into one array (the notebook's checks and the grader use it);
 - :func:`export_all` saves both models, the vocabulary, the samples and the

@@ -252,8 +252,9 @@ def test_sampler_large_logits(probe, spec, thresholds):
     statistic, p_value = goodness_of_fit(draws, softmax(kwargs["logits"], kwargs["temperature"]))
     assert p_value >= thresholds["sampler_alpha"], (
         f"with logits up to {max(kwargs['logits']):.0f}, the draws of sample_next do not follow "
-        f"the softmax (chi-square {statistic:.1f}, p = {p_value:.2g}): exp(1000) overflows; "
-        "subtract the largest logit of each row before exponentiating"
+        f"the softmax (chi-square {statistic:.1f}, p = {p_value:.2g}): exp(1000) overflows "
+        "unless the largest logit of each row is subtracted first; and id i must stand for "
+        "logits[i]"
     )
 
 
@@ -361,6 +362,10 @@ def test_generation(cell_type, architecture, heldout, judge_samples, plugin, thr
     samples = judge_samples(cell_type)
     for temperature, rows in samples.items():
         for row in rows:
+            assert len(row) == plugin.judge_sample_length, (
+                f"sampling from the {LAYER_NAMES[cell_type]} model gave {len(row)} characters, "
+                f"asked for {plugin.judge_sample_length}"
+            )
             outside = sum(char is None for char in row)
             assert not outside, (
                 f"sampling from the {LAYER_NAMES[cell_type]} model at temperature {temperature} "
