@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RNN_COURSE_DATA ?= $(abspath $(wildcard ../shared/data))
 export RNN_COURSE_DATA
 
-.PHONY: setup demo test lint clean check-platforms
+.PHONY: setup demo test test-long lint clean check-platforms
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Runs of many minutes, left out of `make test`: the full reference notebooks graded.
+test-long: setup
+	$(BIN)/python -m pytest -m long
 
 lint: setup
 	$(BIN)/ruff check .
