@@ -20,6 +20,15 @@ import pytest
 
 from autograder import spec as specs
 from autograder.course import Judged
+from autograder.judge import error_text
+
+
+class NotGraded(pytest.fail.Exception):
+    """A check that cannot be graded because of ``cause``, a problem of the whole run."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message, pytrace=False)
+        self.cause = cause
 
 
 def pytest_addoption(parser):
@@ -83,11 +92,17 @@ def run_result(judged) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _why_missing(run_result: dict) -> str:
+def _missing(what: str, run_result: dict):
+    """Fail: ``what`` (a file, a call) is missing, tied to the run's problem when it had one."""
     status = run_result.get("status")
-    if status in (None, "ok", "cell_errors", "not_executed"):
-        return "did the export cell run without errors?"
-    return f"the notebook run did not finish: {run_result.get('message', status)}"
+    if status in (None, "ok", "not_executed"):
+        why = {
+            "ok": ", although the notebook ran without errors",
+            "not_executed": ": the submission does not include it",
+        }.get(status, "")
+        pytest.fail(what + why, pytrace=False)
+    problem = run_result.get("message") or f"the run ended with status {status}"
+    raise NotGraded(f"{what}: {problem}", cause=problem)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +113,7 @@ def artifact_path(judged, spec, run_result):
         relative = spec.artifact_paths[name]
         path = judged.artifact(relative)
         if not path.is_file():
-            pytest.fail(f"missing artifact {relative}: {_why_missing(run_result)}", pytrace=False)
+            _missing(f"missing artifact {relative}", run_result)
         return path
 
     return get
@@ -154,11 +169,14 @@ def probe(judged, spec, run_result):
     def get(name: str):
         declared = probes[name]
         call = f"{declared.function}({_kwargs_text(declared.kwargs)})"
-        entry = index.get(name)
-        if entry is None:
-            pytest.fail(f"{call} was not called: {_why_missing(run_result)}", pytrace=False)
+        entry = index.get(name) or {}
+        if entry.get("ename"):
+            raised = error_text(str(entry["ename"]), str(entry.get("evalue") or ""))
+            pytest.fail(f"{call} raised {raised}", pytrace=False)
+        if entry.get("problem"):
+            pytest.fail(f"{call}: {entry['problem']}", pytrace=False)
         if not entry.get("ok"):
-            pytest.fail(f"{call} raised {entry.get('error')}", pytrace=False)
+            _missing(f"{call} was not called", run_result)
         if name not in loaded:
             path = judged.probes / str(entry.get("file"))
             if declared.output == "keras":

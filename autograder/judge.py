@@ -50,6 +50,9 @@ class CheckResult:
     max_points: float
     points: float
     message: str
+    # the problem this check's failure follows from (the run's, or the judge's stop), which
+    # the feedback shows once above the checks; "" when the message alone explains it
+    cause: str = ""
 
     @property
     def passed(self) -> bool:
@@ -84,7 +87,10 @@ class _Collector:
         outcome = yield
         report = outcome.get_result()
         if call.excinfo is not None and report.failed:
+            from autograder.fixtures import NotGraded  # the module the checks' fixtures raise from
+
             report.student_message = _message(call.excinfo)
+            report.cause = call.excinfo.value.cause if call.excinfo.errisinstance(NotGraded) else ""
 
     def pytest_runtest_logreport(self, report):
         check = dict(report.user_properties)
@@ -93,10 +99,12 @@ class _Collector:
         name = report.nodeid.split("::")[-1]
         if report.when == "teardown" and name in self.results:
             self._report("result", self.results[name].to_json())
+        cause = ""
         if report.when == "call" and report.passed:
             points, message = float(check["points"]), check.get("measured", "")
         elif report.failed:
             points, message = 0.0, getattr(report, "student_message", "") or "check failed"
+            cause = getattr(report, "cause", "")
         elif report.skipped:
             points, message = 0.0, _skip_message(report)
         else:
@@ -109,7 +117,8 @@ class _Collector:
             grade_cell=check["grade_cell"],
             max_points=float(check["points"]),
             points=points,
-            message=message,
+            message=student_text(message, limit=MESSAGE_CHARS),
+            cause=cause,
         )
 
     def pytest_collectreport(self, report):
@@ -169,20 +178,45 @@ def judge(spec: Spec, judged_dir: Path, report=None) -> list[CheckResult]:
 
 
 def _message(excinfo) -> str:
-    """The student-facing message of a failed check: the exception's text only, no paths."""
+    """The student-facing message of a failed check: the exception's text only."""
     error = excinfo.value
-    text = without_paths(str(error).strip())
     if isinstance(error, AssertionError | pytest.fail.Exception):
-        return text or "check failed"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+        return str(error).strip() or "check failed"
+    return error_text(type(error).__name__, str(error))
 
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w./:])/(?:[^\s'\"/:,;()]+/)+([^\s'\"/:,;()]*)")
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MESSAGE_CHARS = 2000
+ERROR_CHARS = 300
+NOT_WRITTEN = "NotImplementedError (the code is not written yet)"
 
 
 def without_paths(text: str) -> str:
     """``text`` with every absolute path cut to its last part: no grader path reaches a student."""
     return _ABSOLUTE_PATH.sub(lambda match: match.group(1) or "<folder>", text)
+
+
+def student_text(text: str, folder: str | Path | None = None, limit: int = ERROR_CHARS) -> str:
+    """``text`` fit for a student: no terminal escapes, no grader path, one line, capped.
+
+    Paths inside ``folder`` (where the notebook ran) become relative to it; any other
+    absolute path is cut to its last part.
+    """
+    text = _CONTROLS.sub(" ", _ESCAPES.sub("", str(text)))
+    if folder is not None:
+        text = text.replace(f"{folder}/", "").replace(str(folder), ".")
+    text = " ".join(without_paths(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def error_text(ename: str, evalue: str) -> str:
+    """``Name: message`` of an exception raised by student code, whole without a message too."""
+    ename, evalue = student_text(ename, limit=100), student_text(evalue)
+    if evalue:
+        return f"{ename}: {evalue}"
+    return NOT_WRITTEN if ename == "NotImplementedError" else ename
 
 
 def _skip_message(report) -> str:
@@ -334,7 +368,7 @@ def _stopped(collected: dict[str, CheckResult], why: str, limits: Limits) -> lis
     """Every check: those that finished as they did, the others failed with the reason."""
     text = STOPPED[why].format(timeout=limits.judge_timeout_s, memory=limits.judge_memory_mb)
     results = [
-        check if check.message or check.passed else replace(check, message=text)
+        check if check.message or check.passed else replace(check, message=text, cause=text)
         for check in collected.values()
     ]
     return sorted(results, key=lambda r: (r.grade_cell, r.name))

@@ -4,8 +4,8 @@ Each probe becomes one cell that seeds Python, NumPy and (when Keras is in use)
 Keras, calls ``function(**kwargs)`` from the notebook's globals and saves the
 return value as data in the probe folder: ``<name>.keras`` (a model),
 ``<name>.npz`` (``value=`` a non-object array) or ``<name>.json``. The cell
-catches every exception and records ``{"ok", "error", "file"}`` under the
-probe's name in ``index.json`` of that folder, so one failing probe never stops
+catches every exception and records ``{"ok", "file", "ename", "evalue"}`` under
+the probe's name in ``index.json`` of that folder, so one failing probe never stops
 the others. Everything these cells write is untrusted data to the grader.
 """
 
@@ -30,7 +30,7 @@ def _rnn_grader_probe(name=$name, function=$function, kwargs_json=$kwargs, outpu
     import numpy
     path = os.path.join(folder, filename)
     partial = os.path.join(folder, ".partial-" + filename)
-    entry = {"ok": False, "error": None, "file": None}
+    entry = {"ok": False, "file": None, "ename": None, "evalue": None}
     os.makedirs(folder, exist_ok=True)
     for stale in (path, partial):
         if os.path.lexists(stale):
@@ -61,9 +61,9 @@ def _rnn_grader_probe(name=$name, function=$function, kwargs_json=$kwargs, outpu
         os.replace(partial, path)
         entry.update(ok=True, file=filename)
     except KeyboardInterrupt:
-        entry["error"] = f"TimeoutError: the probe was stopped after {timeout_s} s (time limit)"
+        entry.update(ename="TimeoutError", evalue=f"stopped after {timeout_s} s (time limit)")
     except BaseException as err:
-        entry["error"] = f"{type(err).__name__}: {err}"[:2000]
+        entry.update(ename=type(err).__name__[:200], evalue=str(err)[:2000])
     index_path = os.path.join(folder, "index.json")
     try:
         with open(index_path) as handle:

@@ -8,7 +8,8 @@ and copies out of the scratch folder, into ``out_dir``:
 - ``executed.ipynb``: the executed notebook, its outputs capped;
 - ``artifacts/<path>``: each declared artifact that is a regular file;
 - ``probes/<name>.<ext>`` and ``probes/index.json``: the probe results;
-- ``run.json`` (:meth:`RunResult.to_json`) and ``run.log`` (the sandbox's capped stdout/stderr).
+- ``run.json`` (:meth:`RunResult.to_json`, with the limits the run had) and ``run.log``
+  (the sandbox's capped stdout/stderr).
 
 Everything in the scratch folder is untrusted: files are opened without
 following symlinks, sizes are capped, JSON is the only format parsed here, and
@@ -39,6 +40,7 @@ import nbformat
 from autograder import probes as probing
 from autograder import sandbox
 from autograder.course import Judged
+from autograder.judge import error_text, student_text
 from autograder.spec import Limits, Probe
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ OUTPUTS = ("executed.ipynb", "artifacts", "probes", "run.json", "run.log")
 TRUNCATED_NOTE = "[output truncated by the grader: the notebook's output exceeded {mb} MB]\n"
 STATUSES = ("ok", "cell_errors", "timeout", "memory", "disk", "crashed", "not_executed")
 HIDDEN_ERROR = "an error its output does not show"
+UNCOLLECTED = "its result could not be collected (the file was missing, not a file or too large)"
 
 
 @dataclass
@@ -66,6 +69,7 @@ class RunResult:
     probes: dict[str, dict] = field(default_factory=dict)
     output_truncated: bool = False
     notes: list[str] = field(default_factory=list)
+    limits: dict = field(default_factory=dict)  # the limits this run had (a Limits as a dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -115,6 +119,7 @@ def run_submission(
             result = _execute(notebook.name, space.path, judged, limits, probes, data_dir, space)
             result.notes += _export_artifacts(space.path, judged, artifacts, limits)
     result.duration_s = round(time.monotonic() - started, 2)
+    result.limits = asdict(limits)
     judged.run_json.write_text(json.dumps(result.to_json(), indent=2))
     return result
 
@@ -160,15 +165,15 @@ def _execute(
     )
     report = outcome.report
     nb, truncated = _export_notebook(scratch, judged, limits)
-    cell_errors = _cell_errors(outcome.cells, nb)
-    status, message = _verdict(outcome, report, cell_errors, limits)
+    cell_errors = _cell_errors(outcome.cells, nb, scratch)
+    status, message = _verdict(outcome, report, cell_errors, nb, limits, probes, scratch)
     return RunResult(
         status=status,
         message=message,
         isolation=outcome.isolation,
         duration_s=outcome.duration_s,
         cell_errors=cell_errors,
-        probes=_export_probes(scratch, judged, probes, limits, _probe_gap(status, report)),
+        probes=_export_probes(scratch, judged, probes, limits),
         output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
     )
 
@@ -190,38 +195,49 @@ def _clear(folder: Path, names: Sequence[str]) -> None:
 
 
 def _verdict(
-    outcome: sandbox.SandboxOutcome, report: dict, cell_errors: list[dict], limits: Limits
+    outcome: sandbox.SandboxOutcome,
+    report: dict,
+    cell_errors: list[dict],
+    nb: Any,
+    limits: Limits,
+    probes: Sequence[Probe],
+    scratch: Path,
 ) -> tuple[str, str]:
     """The status and the student-facing sentence, most serious first."""
+    stopped = _stopped_in(outcome.cells)
+    where = f" in cell {_cell(nb, stopped)}" if stopped is not None else ""
     if outcome.killed == "timeout" or report.get("deadline_reached"):
         seconds = limits.notebook_timeout_s
-        return "timeout", f"The notebook was stopped after {seconds} s (time limit)."
+        return "timeout", f"The notebook was stopped after {seconds} s (time limit){where}."
     if outcome.killed == "memory":
-        return "memory", f"Memory limit of {limits.memory_mb} MB exceeded; the run was killed."
+        return "memory", (
+            f"Memory limit of {limits.memory_mb} MB exceeded{where}; the run was killed."
+        )
     if outcome.killed == "disk":
         return "disk", (
             f"Disk limit: the notebook wrote more than {limits.max_scratch_mb} MB (or too many "
-            "files) to its folder and /tmp; the run was killed. This is the disk limit, not "
-            f"the memory limit ({limits.memory_mb} MB)."
+            f"files) to its folder and /tmp{where}; the run was killed. This is the disk limit, "
+            f"not the memory limit ({limits.memory_mb} MB)."
         )
     if outcome.killed == "processes":
         return "crashed", (
             f"The notebook started more than {limits.max_processes} processes "
-            "(limit); the run was killed."
+            f"(limit){where}; the run was killed."
         )
     died = report.get("kernel_died_cell")
     if isinstance(died, int):
         return "crashed", (
-            f"The kernel died while running cell #{died + 1} (os._exit, a crash "
+            f"The kernel died while running cell {_cell(nb, died)} (os._exit, a crash "
             "or a killed process); the cells after it did not run."
         )
     if not report:
         return "crashed", (
-            f"The run ended unexpectedly (exit code {outcome.returncode}) before "
+            f"The run ended unexpectedly{where} (exit code {outcome.returncode}) before "
             "the grader's report was written."
         )
     if report.get("error"):
-        return "crashed", f"The notebook could not be run: {str(report['error'])[:300]}"
+        error = student_text(report["error"], scratch)
+        return "crashed", _sentence(f"The notebook could not be run: {error}")
     timed_out = report.get("timed_out_cells") or []
     if timed_out:
         rest = (
@@ -230,26 +246,49 @@ def _verdict(
             else "the other cells ran"
         )
         return "timeout", (
-            f"Cell #{int(timed_out[0]) + 1} was stopped after "
+            f"Cell {_cell(nb, int(timed_out[0]))} was stopped after "
             f"{limits.cell_timeout_s} s (cell time limit); {rest}."
         )
     if cell_errors:
         first = cell_errors[0]
-        more = f" ({len(cell_errors) - 1} more cell(s) failed)" if len(cell_errors) > 1 else ""
-        count = f" (In [{first['execution_count']}])" if first["execution_count"] else ""
-        raised = f"{first['ename']}: {first['evalue'][:300]}" if first["ename"] else HIDDEN_ERROR
+        raised = error_text(first["ename"], first["evalue"]) if first["ename"] else HIDDEN_ERROR
         hidden = " (its output does not show the error)" if first.get("hidden") else ""
-        return "cell_errors", f"Cell #{first['cell'] + 1}{count} raised {raised}{hidden}{more}."
-    return "ok", f"All {len(outcome.cells)} cells ran without errors."
+        more = len(cell_errors) - 1
+        after = f"; {more} more cell{'s' if more > 1 else ''} failed after it" if more else ""
+        cell = _cell(nb, first["cell"], first["execution_count"])
+        return "cell_errors", _sentence(f"Cell {cell} raised {raised}{hidden}{after}")
+    in_probe = report.get("kernel_died_in_probe")
+    if isinstance(in_probe, int) and 0 <= in_probe < len(probes):
+        return "crashed", (
+            f"The kernel died when the grader called {probes[in_probe].function}() after "
+            "the notebook ran (os._exit, a crash or a killed process); the calls after it "
+            "did not happen."
+        )
+    ran = sum(1 for entry in outcome.cells if entry.get("status") != "started")
+    return "ok", f"All {ran} cells ran without errors."
 
 
-def _probe_gap(status: str, report: dict) -> str:
-    """Why a probe has no result, when the run did not get to it."""
-    if report.get("kernel_died_in_probe") is not None:
-        return "the kernel died while the probes ran"
-    if status in ("timeout", "memory", "disk", "crashed") and not report.get("timed_out_cells"):
-        return f"the probe did not run (the run ended with status '{status}')"
-    return "the probe did not run"
+def _stopped_in(cells: list[dict]) -> int | None:
+    """The cell a run was stopped in: started and never finished, or interrupted at the limit."""
+    last = cells[-1] if cells else {}
+    if last.get("status") == "started" or last.get("ename") == "TimeoutError":
+        return last.get("cell") if isinstance(last.get("cell"), int) else None
+    return None
+
+
+def _cell(nb: Any, index: int, count: int | None = None) -> str:
+    """``#3 (id "train", In [2])``: the cell's place, its nbgrader grade_id and its prompt."""
+    cell = nb.cells[index] if nb is not None and 0 <= index < len(nb.cells) else {}
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    details = [f'id "{student_text(grade_id, limit=60)}"'] if isinstance(grade_id, str) else []
+    if count:
+        details.append(f"In [{count}]")
+    return f"#{index + 1}" + (f" ({', '.join(details)})" if details else "")
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop."""
+    return text.rstrip(". ") + "."
 
 
 # ------------------------------------------------------------------ reading untrusted files
@@ -369,22 +408,23 @@ def _cap_outputs(nb: Any, budget: int) -> bool:
     return truncated
 
 
-def _cell_errors(cells: list[dict], nb: Any) -> list[dict]:
+def _cell_errors(cells: list[dict], nb: Any, scratch: Path) -> list[dict]:
     """The cells whose ``execute_reply`` said error, as the driver received it.
 
     The notebook's error outputs are not trusted (student code can hide or fake them);
     ``hidden`` marks a failed cell whose output in the executed notebook shows no error.
+    Texts are made fit for a student (:func:`autograder.judge.student_text`).
     """
     errors = []
     for entry in cells:
-        if entry.get("status") == "ok" or not isinstance(entry.get("cell"), int):
+        if entry.get("status") != "error" or not isinstance(entry.get("cell"), int):
             continue
         index, count = entry["cell"], entry.get("execution_count")
         error = {
             "cell": index,
             "execution_count": count if isinstance(count, int) else None,
-            "ename": str(entry.get("ename") or ""),
-            "evalue": str(entry.get("evalue") or ""),
+            "ename": student_text(entry.get("ename") or "", limit=100),
+            "evalue": student_text(entry.get("evalue") or "", scratch),
         }
         if not _shows_error(nb, index):
             error["hidden"] = True
@@ -400,9 +440,14 @@ def _shows_error(nb: Any, index: int) -> bool:
 
 
 def _export_probes(
-    scratch: Path, judged: Judged, probes: Sequence[Probe], limits: Limits, gap: str
+    scratch: Path, judged: Judged, probes: Sequence[Probe], limits: Limits
 ) -> dict[str, dict]:
-    """Copy each probe's file out and write ``probes/index.json``."""
+    """Copy each probe's file out and write ``probes/index.json``.
+
+    An entry is ``{"ok": True, "file"}``, ``{"ok": False, "ename", "evalue"}`` (the call
+    raised), ``{"ok": False, "problem"}`` (its result was lost) or ``{"ok": False}`` (the
+    probe was not called: the run's message says why).
+    """
     if not probes:
         return {}
     index = _read_json(scratch, f"{probing.PROBE_DIR}/{probing.INDEX_FILE}")
@@ -414,23 +459,23 @@ def _export_probes(
         entry = index.get(probe.name)
         filename = probing.probe_file(probe)
         if not isinstance(entry, dict):
-            results[probe.name] = {"ok": False, "error": gap, "file": None}
+            results[probe.name] = {"ok": False, "file": None}
         elif entry.get("ok") is not True:
-            error = str(entry.get("error") or "the probe failed")[:2000]
-            results[probe.name] = {"ok": False, "error": error, "file": None}
+            results[probe.name] = {
+                "ok": False,
+                "file": None,
+                "ename": student_text(entry.get("ename") or "Exception", limit=100),
+                "evalue": student_text(entry.get("evalue") or "", scratch),
+            }
         else:
             size = _copy_inside(
                 scratch, f"{probing.PROBE_DIR}/{filename}", folder / filename, budget
             )
             if size is None:
-                results[probe.name] = {
-                    "ok": False,
-                    "file": None,
-                    "error": "the probe's file is missing, not a file or too large",
-                }
+                results[probe.name] = {"ok": False, "file": None, "problem": UNCOLLECTED}
             else:
                 budget -= size
-                results[probe.name] = {"ok": True, "error": None, "file": filename}
+                results[probe.name] = {"ok": True, "file": filename}
     judged.probe_index.write_text(json.dumps(results, indent=2))
     return results
 

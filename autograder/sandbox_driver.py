@@ -7,14 +7,15 @@ even after an error; a cell over its time limit is interrupted and the run goes
 on; when the kernel dies the run stops. The executed notebook is saved after
 every cell, so a run killed from outside still leaves the cells done so far.
 
-The report goes to the pipe ``REPORT_FD``, one JSON line per executed cell
-(``{"cell": {...}}``: the status, ename and evalue of its ``execute_reply`` as
-this process received it, not the error outputs that student code can hide or
-fake) and ``{"report": {...}}`` at the end. Only this process holds that pipe:
-it is not inherited by the kernel, and the driver makes itself non-dumpable
-first, so the kernel's processes (same user) can neither open its descriptors
-through ``/proc`` nor ptrace it. This file imports nothing from ``autograder``:
-that package is not visible in the sandbox.
+The report goes to the pipe ``REPORT_FD``, one JSON line when a code cell starts
+(``{"cell": {"cell": i, "status": "started"}}``, so that a run killed from outside
+still says where it was) and one when it ends (``{"cell": {...}}``: the status,
+ename and evalue of its ``execute_reply`` as this process received it, not the
+error outputs that student code can hide or fake), and ``{"report": {...}}`` at
+the end. Only this process holds that pipe: it is not inherited by the kernel, and
+the driver makes itself non-dumpable first, so the kernel's processes (same user)
+can neither open its descriptors through ``/proc`` nor ptrace it. This file imports
+nothing from ``autograder``: that package is not visible in the sandbox.
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def run_cells(
         client.timeout = int(min(job["cell_timeout_s"], remaining))
         client.timed_out = False
         client.last_reply = None
+        if cell.cell_type == "code":
+            out.emit("cell", {"cell": index, "status": "started"})
         try:
             client.execute_cell(cell, index)
         except DeadKernelError:

@@ -105,28 +105,37 @@ def test_failures_explain_without_showing_source(toy):
     (submission / "artifacts/out/answer.json").write_text('{"value": 41}')
     (submission / "artifacts/out/weights.npz").write_bytes(b"not a zip")
     (submission / "run.json").write_text(json.dumps({"status": "timeout", "message": "stopped"}))
-    (submission / "probes/index.json").write_text(
-        json.dumps({"double_two": {"ok": False, "error": "NotImplementedError: ", "file": None}})
-    )
+    entry = {"ok": False, "file": None, "ename": "NotImplementedError", "evalue": ""}
+    (submission / "probes/index.json").write_text(json.dumps({"double_two": entry}))
     results = by_name(judge.judge(specs.load_folder(checks), submission))
     assert results["test_answer"].message == "the answer is not 42"
     assert "secret_expected_value" not in json.dumps([r.to_json() for r in results.values()])
     assert results["test_weights"].message.startswith("weights.npz is not a valid .npz")
-    assert results["test_probe[double_two]"].message == "double(x=2) raised NotImplementedError:"
-    assert all(r.points == 0 for r in results.values())
-
-
-def test_missing_artifacts_say_why(toy):
-    checks, submission = toy
-    (submission / "run.json").write_text(
-        json.dumps({"status": "timeout", "message": "The notebook was stopped after 60 s."})
+    assert results["test_probe[double_two]"].message == (
+        "double(x=2) raised NotImplementedError (the code is not written yet)"
     )
+    assert all(r.points == 0 and not r.cause for r in results.values())
+
+
+def test_what_a_failed_run_did_not_produce_is_tied_to_the_run(toy):
+    checks, submission = toy
+    stopped = "The notebook was stopped after 60 s (time limit) in cell #4."
+    (submission / "run.json").write_text(json.dumps({"status": "timeout", "message": stopped}))
+    results = by_name(judge.judge(specs.load_folder(checks), submission))
+    assert results["test_answer"].message == f"missing artifact out/answer.json: {stopped}"
+    assert results["test_probe[double_two]"].message == f"double(x=2) was not called: {stopped}"
+    assert results["test_answer"].cause == results["test_probe[double_two]"].cause == stopped
+    assert results["test_crashes"].cause == ""  # its own failure
+
+
+def test_what_a_good_run_did_not_produce_is_the_checks_own_failure(toy):
+    checks, submission = toy
+    (submission / "run.json").write_text(json.dumps({"status": "ok", "message": "All ran."}))
     results = by_name(judge.judge(specs.load_folder(checks), submission))
     assert results["test_answer"].message == (
-        "missing artifact out/answer.json: the notebook run did not finish: "
-        "The notebook was stopped after 60 s."
+        "missing artifact out/answer.json, although the notebook ran without errors"
     )
-    assert results["test_probe[double_two]"].message.startswith("double(x=2) was not called")
+    assert not results["test_answer"].cause
 
 
 def test_a_check_without_points_is_a_course_error(toy):
@@ -252,6 +261,58 @@ def test_a_truncated_model_is_damaged_and_no_grader_path_is_shown(limited, tmp_p
     message = by_name(judge.judge(spec, folder))["test_predict"].message
     assert message.startswith("model.keras is damaged")
     assert str(tmp_path) not in message
+
+
+KERAS_ERROR = (
+    "Exception encountered when calling SimpleRNNCell.call().\n\n\x1b[1m{{function_node "
+    "__wrapped__MatMul_device_/job:localhost/replica:0/task:0/device:CPU:0}} Matrix "
+    "size-incompatible: In[0]: [2,3] [Op:MatMul] name: \x1b[0m\n\nArguments received by "
+    "SimpleRNNCell.call():\n  • sequence=tf.Tensor(shape=(2, 3), dtype=float32)"
+)
+
+
+def test_student_text_has_no_escape_codes_no_grader_paths_one_line():
+    text = judge.student_text(KERAS_ERROR)
+    assert "\x1b" not in text and "[1m" not in text and "\n" not in text
+    assert "Matrix size-incompatible: In[0]: [2,3]" in text
+    assert "/job:localhost/replica:0" in text  # not a path: a TensorFlow device name
+    where = "/run/rnn-scratch/123-0"
+    assert judge.student_text(f"No such file: '{where}/data/x.csv' in {where}", where) == (
+        "No such file: 'data/x.csv' in ."
+    )
+    venv = "/srv/course/.venv/lib/python3.11/site-packages/keras/src/saving/saving_api.py"
+    assert judge.student_text(f"raised in {venv}") == "raised in saving_api.py"
+    assert judge.student_text("x" * 500).endswith("…") and len(judge.student_text("x" * 500)) == 300
+
+
+def test_a_check_message_is_cleaned_whatever_raised_it(toy):
+    checks, submission = toy
+    (checks / "check_keras_error.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.points(1)\n"
+        '@pytest.mark.grade_cell("test_answer")\n'
+        "def test_keras_error():\n"
+        f"    raise ValueError('/srv/course/.work/a/bob/judged/m.keras: ' + {KERAS_ERROR!r})\n"
+    )
+    message = by_name(judge.judge(specs.load_folder(checks), submission))["test_keras_error"]
+    assert message.message.startswith("ValueError: m.keras: Exception encountered when calling")
+    assert "\x1b" not in message.message and "[1m" not in message.message
+
+
+def test_an_error_without_a_message_is_still_a_sentence():
+    assert judge.error_text("NotImplementedError", "") == (
+        "NotImplementedError (the code is not written yet)"
+    )
+    assert judge.error_text("KeyError", "  ") == "KeyError"
+    assert judge.error_text("ValueError", "\x1b[31mbad\x1b[0m") == "ValueError: bad"
+
+
+def test_checks_not_finished_when_the_judge_stops_share_its_cause():
+    done = judge.CheckResult("test_a", "a", "cell", 1.0, 1.0, "")
+    owed = judge.CheckResult("test_b", "b", "cell", 1.0, 0.0, "")
+    results = judge._stopped({"test_a": done, "test_b": owed}, "timeout", specs.Limits())
+    assert results[0] == done
+    assert results[1].cause == results[1].message and "after 120 s" in results[1].cause
 
 
 def test_messages_never_carry_absolute_paths():

@@ -6,9 +6,11 @@ import importlib
 import json
 import os
 import shutil
+import sys
 import sysconfig
 import tempfile
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
@@ -32,13 +34,20 @@ def run_cells(
     *,
     limits: Limits = FAST,
     files: dict[str, str] | None = None,
+    grade_ids: list[str | None] = (),
     **kwargs,
 ) -> tuple[RunResult, Path]:
-    """Write a notebook of ``cells`` into a scratch folder, run it, return (result, out_dir)."""
+    """Write a notebook of ``cells`` into a scratch folder, run it, return (result, out_dir).
+
+    ``grade_ids`` gives the first cells nbgrader's metadata with these ids (None: none).
+    """
     scratch, out_dir = tmp_path / "scratch", tmp_path / "out"
     scratch.mkdir()
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells]
+    for cell, grade_id in zip(nb.cells, grade_ids, strict=False):
+        if grade_id is not None:
+            cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False}
     nbformat.write(nb, str(scratch / "hw.ipynb"))
     for rel, text in (files or {}).items():
         (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +111,7 @@ def test_infinite_loop_hits_the_notebook_time_limit(tmp_path):
         tmp_path, ["x = 1", "while True:\n    pass", "print(x)"], limits=limits
     )
     assert result.status == "timeout"
-    assert result.message == "The notebook was stopped after 8 s (time limit)."
+    assert result.message == "The notebook was stopped after 8 s (time limit) in cell #2."
     assert result.duration_s < 60
     assert executed(out_dir).cells[1].outputs[-1]["ename"] == "TimeoutError"
 
@@ -139,7 +148,7 @@ def test_memory_hog_is_killed(tmp_path):
     cells = ["import numpy as np", "big = np.ones(4 * 2**30 // 8)", "print('survived')"]
     result, _ = run_cells(tmp_path, cells, limits=limits)
     assert result.status == "memory"
-    assert result.message == "Memory limit of 1024 MB exceeded; the run was killed."
+    assert result.message == "Memory limit of 1024 MB exceeded in cell #2; the run was killed."
 
 
 @needs_bwrap
@@ -294,10 +303,11 @@ def test_probes_save_data_and_survive_a_missing_function(tmp_path):
     assert result.status == "ok", result.message
     assert result.probes["missing"] == {
         "ok": False,
-        "error": "NameError: name 'build_modle' is not defined",
         "file": None,
+        "ename": "NameError",
+        "evalue": "name 'build_modle' is not defined",
     }
-    assert result.probes["objects"]["error"].startswith("TypeError")
+    assert result.probes["objects"]["ename"] == "TypeError"
     assert json.loads((out_dir / "probes/index.json").read_text()) == result.probes
     assert json.loads((out_dir / "probes/summary.json").read_text()) == {"n": 2}
     with np.load(out_dir / "probes/noise.npz", allow_pickle=False) as data:
@@ -306,6 +316,40 @@ def test_probes_save_data_and_survive_a_missing_function(tmp_path):
 
     model = keras.saving.load_model(out_dir / "probes/model.keras", safe_mode=True)
     assert model.output_shape == (None, 1)
+
+
+RAISE_COLOURED = """\
+import os, sys
+def path_error():
+    raise ValueError(f"\\x1b[1m{os.path.abspath('data/x.csv')}\\x1b[0m in {sys.prefix}")
+"""
+
+
+@needs_bwrap
+def test_messages_name_the_nbgrader_cell_and_carry_no_escape_code_or_grader_path(tmp_path):
+    cells = [RAISE_COLOURED, "raise NotImplementedError()", "path_error()", "x = 1"]
+    probes = [Probe("p", "path_error"), Probe("q", "undefined")]
+    result, _ = run_cells(
+        tmp_path, cells, grade_ids=[None, "train", None], probes=probes, limits=FAST
+    )
+    assert result.message == (
+        'Cell #2 (id "train", In [2]) raised NotImplementedError (the code is not written '
+        "yet); 1 more cell failed after it."
+    )
+    assert result.cell_errors[1]["evalue"] == f"data/x.csv in {Path(sys.prefix).name}"
+    assert result.probes["p"]["evalue"] == result.cell_errors[1]["evalue"]
+    assert result.probes["q"]["ename"] == "NameError"
+    assert result.limits == asdict(FAST)
+
+
+@needs_bwrap
+def test_a_kernel_killed_by_a_probe_is_the_runs_problem(tmp_path):
+    cells = ["import os\ndef crash():\n    os._exit(3)\ndef fine():\n    return 1"]
+    probes = [Probe("a", "crash"), Probe("b", "fine")]
+    result, _ = run_cells(tmp_path, cells, probes=probes)
+    assert result.status == "crashed"
+    assert result.message.startswith("The kernel died when the grader called crash()")
+    assert result.probes["b"] == {"ok": False, "file": None}
 
 
 def test_not_executed_copies_the_shipped_artifacts_only(tmp_path):

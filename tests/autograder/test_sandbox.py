@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import run, sandbox
@@ -140,6 +141,11 @@ def outcome(killed: str | None = None, **kwargs) -> sandbox.SandboxOutcome:
 
 
 REPORT = {"cells_run": 2, "timed_out_cells": [], "kernel_died_cell": None, "error": None}
+SCRATCH = Path("/run/rnn-scratch/1-0")
+
+
+def verdict(sandboxed, report, errors=(), limits=None, nb=None):
+    return run._verdict(sandboxed, report, list(errors), nb, limits or Limits(), (), SCRATCH)
 
 
 def test_the_verdict_comes_from_the_replies_not_from_the_notebook():
@@ -147,30 +153,60 @@ def test_the_verdict_comes_from_the_replies_not_from_the_notebook():
         {"cell": 0, "status": "ok", "execution_count": 1},
         {"cell": 1, "status": "error", "execution_count": 2},  # no ename: the kernel sent none
     ]
-    errors = run._cell_errors(cells, None)
+    errors = run._cell_errors(cells, None, SCRATCH)
     assert errors == [{"cell": 1, "execution_count": 2, "ename": "", "evalue": "", "hidden": True}]
-    status, message = run._verdict(outcome(cells=cells, report=REPORT), REPORT, errors, Limits())
+    status, message = verdict(outcome(cells=cells, report=REPORT), REPORT, errors)
     assert status == "cell_errors"
     assert message == (
         "Cell #2 (In [2]) raised an error its output does not show "
         "(its output does not show the error)."
     )
     ok = [{"cell": 0, "status": "ok"}, {"cell": 1, "status": "ok"}]
-    assert run._verdict(outcome(cells=ok, report=REPORT), REPORT, [], Limits()) == (
+    assert verdict(outcome(cells=ok, report=REPORT), REPORT) == (
         "ok",
         "All 2 cells ran without errors.",
     )
     # no final report from the driver: never "ok", whatever the notebook shows
-    assert run._verdict(outcome(cells=ok), {}, [], Limits())[0] == "crashed"
+    assert verdict(outcome(cells=ok), {})[0] == "crashed"
 
 
 def test_the_disk_verdict_says_which_limit_applied():
     limits = Limits(max_scratch_mb=100, memory_mb=2048)
-    status, message = run._verdict(outcome(killed="disk"), {}, [], limits)
+    status, message = verdict(outcome(killed="disk"), {}, limits=limits)
     assert status == "disk"
     assert message == (
         "Disk limit: the notebook wrote more than 100 MB (or too many files) to its folder "
         "and /tmp; the run was killed. This is the disk limit, not the memory limit (2048 MB)."
+    )
+
+
+def test_a_killed_run_names_the_cell_it_was_in():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1") for _ in range(3)]
+    nb.cells[2].metadata["nbgrader"] = {"grade_id": "train"}
+    cells = [
+        {"cell": 0, "status": "started"},
+        {"cell": 0, "status": "ok", "execution_count": 1},
+        {"cell": 2, "status": "started"},
+    ]
+    status, message = verdict(outcome("memory", cells=cells), {}, limits=Limits(), nb=nb)
+    assert (status, message) == (
+        "memory",
+        'Memory limit of 8192 MB exceeded in cell #3 (id "train"); the run was killed.',
+    )
+    error = {"status": "error", "ename": "E", "evalue": f"{SCRATCH}/models/a.keras"}
+    assert run._cell_errors([*cells, {"cell": 1, **error}], nb, SCRATCH) == [
+        {
+            "cell": 1,
+            "execution_count": None,
+            "ename": "E",
+            "evalue": "models/a.keras",
+            "hidden": True,
+        }
+    ]
+    driver_error = {**REPORT, "error": "\x1b[31mRuntimeError: kernel died before replying\x1b[0m"}
+    assert verdict(outcome(cells=cells[:2]), driver_error)[1] == (
+        "The notebook could not be run: RuntimeError: kernel died before replying."
     )
 
 
