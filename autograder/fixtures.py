@@ -82,8 +82,19 @@ def thresholds(spec) -> dict[str, float]:
 
 @pytest.fixture
 def measured(record_property):
-    """``measured(text)``: what the check measured, with its threshold; shown pass or fail."""
-    return lambda text: record_property("measured", text)
+    """``measured(text, value, model)``: what the check measured, with its threshold.
+
+    The text is shown pass or fail; the number ``value`` of the model ``model`` goes
+    into the check's result for the class report (against the spec's thresholds).
+    """
+
+    def record(text: str, value: float | None = None, model: str | None = None) -> None:
+        record_property("measured", text)
+        if value is not None:
+            record_property("value", float(value))
+            record_property("model", model)
+
+    return record
 
 
 @pytest.fixture(scope="session")

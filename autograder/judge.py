@@ -53,6 +53,9 @@ class CheckResult:
     # the problem this check's failure follows from (the run's, or the judge's stop), which
     # the feedback shows once above the checks; "" when the message alone explains it
     cause: str = ""
+    # what the check measured (``measured(text, value, model)``), for the class report
+    value: float | None = None
+    model: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -119,6 +122,8 @@ class _Collector:
             points=points,
             message=student_text(message, limit=MESSAGE_CHARS),
             cause=cause,
+            value=check.get("value"),
+            model=check.get("model"),
         )
 
     def pytest_collectreport(self, report):

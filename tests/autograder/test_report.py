@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -79,13 +80,13 @@ def checks(add_one: bool, recurrent: bool, mae: bool) -> list[CheckResult]:
 
 
 def write_outcome(results: Results, outcome: Outcome, mae: float | None = None) -> None:
-    """Record ``outcome``; ``mae`` is what its MAE check measured, recorded as the check's
-    ``value`` for the model ``rnn`` (the judge keeps it only in the message text so far)."""
-    data = outcome.to_json()
-    for check in data["checks"]:
-        if check["name"] == "test_mae" and mae is not None:
-            check.update(value=mae, model="rnn")
-    record.atomic_write(results.grading_file(outcome.student, ID), json.dumps(data))
+    """Record ``outcome``; ``mae`` is what its MAE check measured for the model ``rnn``."""
+    if mae is not None:
+        outcome.checks = [
+            replace(check, value=mae, model="rnn") if check.name == "test_mae" else check
+            for check in outcome.checks
+        ]
+    record.atomic_write(results.grading_file(outcome.student, ID), json.dumps(outcome.to_json()))
 
 
 def write_notebook(results: Results, release: Path, student: str, add_one: str, train: str):
@@ -226,7 +227,7 @@ def test_a_command_given_the_wrong_thing_says_so(reported, tmp_path):
 
 
 def test_a_class_without_measured_values(reported, tmp_path):
-    """What the judge records today: no check carries a value."""
+    """A class whose checks measured nothing: no check carries a value."""
     course, _, _ = reported
     results = Results(tmp_path / "results")
     alice = graded("alice", 30.0, (True, True, True))

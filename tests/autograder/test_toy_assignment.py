@@ -95,6 +95,8 @@ def test_the_engine_grades_a_new_assignment(graded):
     results, output = graded
     assert "graded 3, rejected 2, failed 0" in output
     assert outcome(results, "alice")["score"] == 4
+    mae = next(c for c in outcome(results, "alice")["checks"] if c["name"] == "test_mae")
+    assert mae["model"] == "rnn" and 0 <= mae["value"] <= 0.25  # measured, for the report
     assert outcome(results, "carol")["score"] == 0
     assert "NotImplementedError" in outcome(results, "carol")["message"]
     page = (results.feedback("alice", ID) / "feedback.html").read_text()

@@ -195,7 +195,7 @@ def graded_accuracy(cell_type, architecture, hidden_accuracy, thresholds, measur
         f"the {LAYER_NAMES[cell_type]} model's accuracy on hidden test reviews is "
         f"{accuracy:.3f}, {tier} tier {needed:.3f}"
     )
-    measured(numbers)
+    measured(numbers, accuracy, cell_type)
     assert accuracy >= needed, f"{numbers}. {advice(accuracy, basic, target)}"
 
 

@@ -424,7 +424,7 @@ def graded_bpc(cell_type, architecture, heldout, plugin, thresholds, measured, t
         f"the {LAYER_NAMES[cell_type]} model: held-out {score.bpc:.3f} bits per character"
         f"{unknown}, {tier} tier {needed:.3f}"
     )
-    measured(numbers)
+    measured(numbers, score.bpc, cell_type)
     assert score.seconds <= thresholds["max_inference_s"], (
         f"models/{cell_type}.keras took {score.seconds:.0f} s to score the held-out text; the "
         f"cap is {thresholds['max_inference_s']:.0f} s: use fewer or smaller layers"

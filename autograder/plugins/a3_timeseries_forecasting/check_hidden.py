@@ -274,7 +274,7 @@ def test_weather_basic(name, graded, thresholds, measured):
     result = graded(name)
     needed = thresholds[f"mae_ratio_basic_{name}"]
     numbers = f"{_describe(name, result)}. Partial credit needs at most {needed:.3f} x"
-    measured(numbers)
+    measured(numbers, result.mae_ratio, name)
     assert result.mae_ratio <= needed, f"{numbers}. " + _weather_advice(result.mae_ratio, needed)
 
 
@@ -287,7 +287,7 @@ def test_weather_target(name, graded, thresholds, measured):
     needed = thresholds[f"mae_ratio_{name}"]
     basic = thresholds[f"mae_ratio_basic_{name}"]
     numbers = f"{_describe(name, result)}. Full credit needs at most {needed:.3f} x"
-    measured(numbers)
+    measured(numbers, result.mae_ratio, name)
     assert result.mae_ratio <= needed, f"{numbers}. " + _weather_advice(result.mae_ratio, basic)
 
 
