@@ -5,7 +5,9 @@ as a folder of zips (``<student>.zip`` or ``<student>_<anything>.zip``, holding
 the files of the submission, optionally under one top folder). Each one is
 graded by :func:`grade_submission` in a worker: a local process pool by
 default, or a Dask distributed cluster. The parent records each outcome as it
-arrives; a rerun grades only submissions that are new or whose files changed.
+arrives; a rerun grades only submissions that are new or whose files changed,
+or the students it names. Each run writes its log (:mod:`autograder.runlog`) and
+reports the scores a regrade changed (:mod:`autograder.history`).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from autograder import feedback, record, sandbox
+from autograder import feedback, gradebook, history, record, sandbox
 from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
+from autograder.runlog import RunLog
 from autograder.spec import Spec
 from autograder.submissions import Submission, SubmissionsError, find_submissions
 from autograder.task import GradingTask, Outcome
@@ -35,7 +38,16 @@ class BatchSummary:
     rejected: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    changes: list[history.Change] = field(default_factory=list)
     seconds: float = 0.0
+    log: Path | None = None
+
+    def report(self) -> str:
+        return (
+            f"graded {len(self.graded)}, rejected {len(self.rejected)}, "
+            f"failed {len(self.failed)}, skipped (already graded) {len(self.skipped)} "
+            f"in {self.seconds:.0f} s"
+        )
 
 
 # --------------------------------------------------------------------------- one submission
@@ -61,11 +73,14 @@ def grade_submission(task: GradingTask) -> Outcome:
     scratch, judged = task.work / "scratch", Judged(task.work / "judged")
     judged.root.mkdir(parents=True)
     notes: list[str] = []
+    answers: dict[str, str] = {}
+    submitted = None  # the notebook as submitted: the one to keep when none is executed
     try:
         if task.problem:
             raise IntakeError(task.problem)
         taken = intake(task.submission, spec, task.release_notebook, scratch, execute=task.execute)
-        notes = taken.notes
+        notes, answers = taken.notes, gradebook.answers(taken.notebook)
+        submitted = None if task.execute else taken.notebook
         result = run_submission(
             taken.notebook,
             scratch,
@@ -97,7 +112,8 @@ def grade_submission(task: GradingTask) -> Outcome:
         learning_curves=_learning_curves(spec, judged),
         seconds=round(time.perf_counter() - started, 1),
         judge_seconds=round(time.perf_counter() - judging, 1),
-        executed=judged.executed if judged.executed.is_file() else None,
+        answers=answers,
+        executed=judged.executed if judged.executed.is_file() else submitted,
     )
 
 
@@ -145,12 +161,14 @@ def run_batch(
     execute: bool = True,
     notebook_timeout_s: int | None = None,
     student_timeouts: dict[str, int] | None = None,
+    students: Sequence[str] = (),
     progress: bool = True,
 ) -> BatchSummary:
     """Grade every submission of ``spec`` under ``submissions`` into ``results``.
 
     ``notebook_timeout_s`` replaces the assignment's time limit per notebook, and
-    ``student_timeouts`` replaces it again for the students it names.
+    ``student_timeouts`` replaces it again for the students it names. ``students``,
+    when given, are regraded whatever is recorded, and no one else is.
 
     Raises :class:`autograder.submissions.SubmissionsError` (or
     :class:`autograder.course.CourseError`) before grading anything when the
@@ -159,8 +177,10 @@ def run_batch(
     from tqdm import tqdm
 
     from assignments.data import cache_dir
+    from autograder import late
 
     started = time.perf_counter()
+    policy = late.policy(course)
     release = course.release_notebook(spec)
     source = course.source_notebook(spec)
     found = find_submissions(
@@ -169,45 +189,82 @@ def run_batch(
         results.collected,
         max_bytes=spec.limits.max_submission_bytes,
     )
-    unknown = sorted(set(student_timeouts or {}) - {s.student for s in found})
-    if unknown:
-        raise SubmissionsError(
-            f"a time limit names {', '.join(unknown)}, who has no submission in {submissions}"
-        )
+    names = {s.student for s in found}
+    for what, named in (("a time limit", student_timeouts or {}), ("a regrade", students)):
+        if unknown := sorted(set(named) - names):
+            raise SubmissionsError(
+                f"{what} names {', '.join(unknown)}, who has no submission in {submissions}"
+            )
     data_dir = (
         spec.plugin().student_view(cache_dir() / "student-view" / spec.id) if execute else None
     )
-    record.register_assignment(results, spec.id, source)
-    todo, done = pending(spec, found, results, force)
-    for submission in done:  # the class-level files agree with the records, whatever happened
-        record.restore(results, record.recorded(results, submission.student, spec.id), source)
-    record.write_grades_csv(results)
-    summary = BatchSummary(skipped=[s.student for s in done])
-    tasks = [
-        GradingTask(
-            spec=spec,
-            student=s.student,
-            submission=s.folder,
-            digest=s.digest,
-            release_notebook=release,
-            work=results.work(spec.id, s.student),
-            execute=execute,
-            data_dir=data_dir,
-            notebook_timeout_s=(student_timeouts or {}).get(s.student, notebook_timeout_s),
-            problem=s.problem,
-            threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None,
-        )
-        for s in todo
-    ]
-    bar = tqdm(total=len(tasks), desc=f"grading {spec.id}", unit="sub", disable=not progress)
-    for task, outcome in _execute(tasks, jobs, scheduler):
-        record.record(results, outcome, source)
-        shutil.rmtree(task.work, ignore_errors=True)
-        getattr(summary, outcome.status).append(task.student)
-        bar.update()
-    bar.close()
-    summary.seconds = time.perf_counter() - started
+    gradebook.register_assignment(results, spec.id, source, policy.duedate(spec.id))
+    if students:
+        todo, done = [s for s in found if s.student in students], []
+    else:
+        todo, done = pending(spec, found, results, force)
+    settings = [f"submissions {submissions}", f"output {results.root}", f"jobs {jobs}"]
+    settings += [f"scheduler {scheduler}"] if scheduler else []
+    settings += [] if execute else ["without execution"]
+    settings += ["force"] if force else []
+    settings += [f"students {' '.join(students)}"] if students else []
+    log = RunLog.start(results, spec.id, ", ".join(settings))
+    summary = BatchSummary(skipped=[s.student for s in done], log=log.path)
+    try:
+        restored = []
+        for submission in done:  # the class-level files agree with the records, whatever happened
+            outcome = record.recorded(results, submission.student, spec.id)
+            restored.append(record.restore(results, outcome, source, policy))
+            log.write(f"skipped  {outcome.student}: graded before, same files ({outcome.score:g})")
+        record.write_grades_csv(results, restored)
+        tasks = [
+            GradingTask(
+                spec=spec,
+                student=s.student,
+                submission=s.folder,
+                digest=s.digest,
+                release_notebook=release,
+                work=results.work(spec.id, s.student),
+                execute=execute,
+                data_dir=data_dir,
+                notebook_timeout_s=(student_timeouts or {}).get(s.student, notebook_timeout_s),
+                problem=s.problem,
+                threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None,
+                timestamp=_timestamp(s, log),
+            )
+            for s in todo
+        ]
+        bar = tqdm(total=len(tasks), desc=f"grading {spec.id}", unit="sub", disable=not progress)
+        for task, outcome in _execute(tasks, jobs, scheduler):
+            change = record.record(results, outcome, source, policy)
+            shutil.rmtree(task.work, ignore_errors=True)
+            getattr(summary, outcome.status).append(task.student)
+            log.outcome(outcome)
+            if change:
+                summary.changes.append(change)
+            bar.update()
+        bar.close()
+        if summary.changes:
+            log.write(f"scores this run changed:\n{history.table(summary.changes)}")
+        summary.seconds = time.perf_counter() - started
+        log.write(summary.report())
+    except BaseException as err:  # a killed or broken run: its log says where it stopped
+        log.write(f"stopped  {type(err).__name__}: {err}")
+        raise
+    finally:
+        log.close()
     return summary
+
+
+def _timestamp(submission: Submission, log: RunLog) -> str | None:
+    """When the submission was made (its ``timestamp.txt``); a bad one is logged and ignored."""
+    from autograder import late
+
+    try:
+        return late.submitted_at(submission.folder)
+    except ValueError as err:
+        log.write(f"no time  {submission.student}: {err}")
+        return None
 
 
 def _execute(

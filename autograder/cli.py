@@ -142,8 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=SECONDS",
         help="time limit for one student's notebook (repeatable), instead of --timeout",
     )
+    grade.add_argument(
+        "--student",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="regrade this student only, whatever is recorded (repeatable)",
+    )
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     grade.set_defaults(handler=grade_assignment)
+
+    feedback = commands.add_parser(
+        "feedback",
+        help="after hand grading in formgrader: merge the hand grades into the feedback "
+        "pages, results.json and the grades CSV",
+    )
+    feedback.add_argument("assignment", metavar="ID")
+    feedback.add_argument(
+        "--out", metavar="DIR", help="the output folder of `grade` (default: the course folder)"
+    )
+    feedback.add_argument(
+        "--student", action="append", default=[], metavar="NAME", help="only this student"
+    )
+    feedback.set_defaults(handler=merge_feedback)
 
     calibrate = commands.add_parser(
         "calibrate", help="train the reference solution over seeds and write the threshold table"
@@ -249,27 +270,68 @@ def grade_assignment(args) -> int:
         execute=not args.no_execute,
         notebook_timeout_s=args.timeout,
         student_timeouts=dict(args.student_timeout),
+        students=getattr(args, "student", ()),  # the demo regrades no one by name
         progress=not args.no_progress,
     )
     print_grades(results, spec.id)
-    print(
-        f"graded {len(summary.graded)}, rejected {len(summary.rejected)}, "
-        f"failed {len(summary.failed)}, skipped (already graded) {len(summary.skipped)} "
-        f"in {summary.seconds:.0f} s"
-    )
-    print(f"gradebook: {results.gradebook}  grades: {results.grades_csv}")
-    print(f"feedback:  {results.root / 'feedback'}/<student>/{spec.id}/feedback.html")
+    if summary.changes:
+        from autograder import history
+
+        print(f"scores this run changed:\n{history.table(summary.changes)}")
+    print(summary.report())
+    print_paths(results, spec.id)
+    print(f"log:       {summary.log}")
     return 1 if summary.failed else 0
 
 
-def print_grades(results, assignment_id: str) -> None:
-    import pandas as pd
+def merge_feedback(args) -> int:
+    """Merge the hand grades of the gradebook into the pages, results.json and the CSV."""
+    from autograder import late, record
+    from autograder.course import Results
 
-    if not results.grades_csv.is_file():
+    course = course_of(args)
+    spec = course.spec(args.assignment)
+    results = Results(Path(args.out).resolve() if args.out else course.root)
+    graded = {path.parent.parent.name for path in results.grading_files(spec.id)}
+    if not graded:
+        raise CommandError(
+            f"nothing of {spec.id} is graded in {results.root}: run `rnn-course grade {spec.id}`"
+        )
+    if unknown := sorted(set(args.student) - graded):
+        raise CommandError(f"{', '.join(unknown)} has no graded {spec.id} in {results.root}")
+    policy = late.policy(course)
+    marks, restored = record.merge(
+        results, spec.id, course.source_notebook(spec), policy, args.student
+    )
+    print_grades(results, spec.id)
+    waiting = [
+        f"{m.outcome.student} ({', '.join(g.cell for g in m.hand_grades if g.points is None)})"
+        for m in marks
+        if m.needs_manual_grade
+    ]
+    if waiting:
+        print(f"still to grade by hand in formgrader: {'; '.join(waiting)}")
+    if restored:
+        print(f"restored the missing feedback page of {', '.join(restored)}")
+    print(f"merged the hand grades of {len(marks)} submission(s)")
+    print_paths(results, spec.id)
+    return 0
+
+
+def print_grades(results, assignment_id: str) -> None:
+    from autograder import grades
+
+    table = grades.read(results.grades_csv)
+    if table is None:
         return
-    grades = pd.read_csv(results.grades_csv)
-    grades = grades[grades["assignment"] == assignment_id]
-    print(grades[["student", "status", "total", "max"]].to_string(index=False))
+    table = table[table["assignment"] == assignment_id]
+    columns = ["student", "status", "autograded", "manual", "late_penalty", "total", "max"]
+    print(table.reindex(columns=columns).to_string(index=False))
+
+
+def print_paths(results, assignment_id: str) -> None:
+    print(f"gradebook: {results.gradebook}  grades: {results.grades_csv}")
+    print(f"feedback:  {results.root / 'feedback'}/<student>/{assignment_id}/feedback.html")
 
 
 def calibrate_assignment(args) -> int:

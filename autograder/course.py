@@ -15,10 +15,14 @@ A grading run writes into an output folder (the course folder by default):
     gradebook.db                               nbgrader's gradebook (formgrader, export)
     grades_by_check.csv                        one row per student and assignment
                                                (not grades.csv: `nbgrader export` writes that)
-    autograded/<student>/<id>/<notebook>       the executed notebook
+    autograded/<student>/<id>/<notebook>       the executed notebook, checks in its test cells
     autograded/<student>/<id>/results.json     Gradescope-style results
+    autograded/<student>/<id>/feedback.html    the feedback page (nbgrader's generate_feedback
+                                               copies it into feedback/ again)
     autograded/<student>/<id>/grading.json     the full outcome (used to resume)
+    autograded/<student>/<id>/grading-history/ the outcomes a regrade replaced
     feedback/<student>/<id>/feedback.html      what the student reads
+    logs/<id>-<time>.log                       what each grading run did
     .work/<id>/<student>/                      scratch of a submission being graded
     .collected/<student>/<id>/                 zipped submissions, unpacked
 """
@@ -38,6 +42,8 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
 #: Never released, whatever the assignment: editor and build leftovers.
 ALWAYS_IGNORED = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+#: The grader's records beside a graded notebook: never copied to a student's feedback folder.
+RECORDS = ("grading.json", "grading-history")
 
 
 class CourseError(ValueError):
@@ -96,6 +102,16 @@ class Course:
     def submitted(self) -> Path:
         return self.root / "submitted"
 
+    def config(self) -> Config:
+        """The course's nbgrader settings: its ``nbgrader_config.py``, read as nbgrader does."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        try:
+            return PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        except Exception as err:  # the course's own Python file: any error it raises
+            why = f"{type(err).__name__}: {err}".splitlines()[0]
+            raise CourseError(f"{self.root / CONFIG_FILE} cannot be read: {why}") from err
+
 
 @dataclass(frozen=True)
 class Results:
@@ -104,6 +120,8 @@ class Results:
     root: Path
 
     GRADING_FILE = "grading.json"
+    HISTORY_DIR = "grading-history"
+    FEEDBACK_PAGE = "feedback.html"
     GRADES_FILE = "grades_by_check.csv"
 
     @property
@@ -127,8 +145,15 @@ class Results:
     def grading_file(self, student: str, assignment_id: str) -> Path:
         return self.autograded(student, assignment_id) / self.GRADING_FILE
 
-    def grading_files(self) -> list[Path]:
-        return sorted((self.root / "autograded").glob(f"*/*/{self.GRADING_FILE}"))
+    def grading_files(self, assignment_id: str = "*") -> list[Path]:
+        return sorted((self.root / "autograded").glob(f"*/{assignment_id}/{self.GRADING_FILE}"))
+
+    def history(self, student: str, assignment_id: str) -> Path:
+        return self.autograded(student, assignment_id) / self.HISTORY_DIR
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
 
     def work(self, assignment_id: str, student: str) -> Path:
         return self.root / ".work" / assignment_id / student
@@ -179,6 +204,9 @@ def configure(c: Config, root: Path) -> Config:
     which hold the solutions) nor what any assignment's spec lists under
     ``[release] ignore`` (what running its source notebook exports), so that
     ``nbgrader generate_assignment`` run by hand is as safe as ``rnn-course release``.
+    nbgrader's own ``generate_feedback`` copies no grading record to a student, its
+    ``autograde`` applies the course's late policy and its ``export`` writes the
+    course's columns (:mod:`autograder.late`, :mod:`autograder.grades`).
     """
     from autograder import spec as specs
 
@@ -192,7 +220,9 @@ def configure(c: Config, root: Path) -> Config:
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    c.CourseDirectory.ignore = [*ALWAYS_IGNORED, *sorted(twins | declared)]
+    c.CourseDirectory.ignore = [*ALWAYS_IGNORED, *RECORDS, *sorted(twins | declared)]
+    c.AssignLatePenalties.plugin_class = "autograder.late.LatePolicy"
+    c.ExportApp.plugin_class = "autograder.grades.GradesExport"
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     return c

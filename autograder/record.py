@@ -1,27 +1,35 @@
-"""Stage 4, record (trusted): gradebook, grades CSV, feedback page, results.json.
+"""Stage 4, record (trusted): graded notebook, gradebook, feedback, results.json, grades CSV.
 
 Everything a grading run writes lives under one output folder (by default the
 course folder), in nbgrader's layout (:class:`autograder.course.Results`).
 Each file is written atomically (a temporary file renamed into place) as soon
 as a submission is judged, so a killed batch loses nothing it had recorded.
+
+The feedback page, ``results.json`` and the CSV row come from the submission's
+:class:`autograder.gradebook.Marks`: its checks and what the gradebook adds (hand
+grades from formgrader, the late penalty). :func:`restore` writes them again
+(``rnn-course feedback`` after hand grading). The page is written beside the graded
+notebook too, from where nbgrader's ``generate_feedback``, which empties the
+feedback folder it writes, copies it back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import warnings
-from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
 
+from autograder import gradebook, history
 from autograder.course import Results
 from autograder.feedback import feedback_html
+from autograder.gradebook import Marks
 from autograder.task import Outcome
 
-GRADES_COLUMNS = ["student", "assignment", "status", "total", "max"]
+#: The points of each autograded cell of an outcome (what the gradebook gets).
+cell_scores = gradebook.cell_scores
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -33,150 +41,148 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
 def recorded(results: Results, student: str, assignment_id: str) -> Outcome | None:
     """The outcome recorded earlier for this student, if any."""
-    try:
-        return Outcome.from_json(
-            json.loads(results.grading_file(student, assignment_id).read_text())
-        )
-    except (OSError, ValueError, TypeError):
-        return None
+    return Outcome.read(results.grading_file(student, assignment_id))
 
 
-def record(results: Results, outcome: Outcome, source_notebook: Path) -> None:
-    """Write every output of one judged submission; the grading file goes last."""
-    graded = results.autograded(outcome.student, outcome.assignment)
+def record(
+    results: Results, outcome: Outcome, source_notebook: Path, policy
+) -> history.Change | None:
+    """Write every output of one judged submission; the grading file goes last.
+
+    A regrade keeps the previous record in the history and returns what changed.
+    ``policy`` is the course's :class:`autograder.late.LatePolicy`.
+    """
+    from nbgrader.api import MissingEntry
+
+    previous = recorded(results, outcome.student, outcome.assignment)
+    notebook = results.autograded(outcome.student, outcome.assignment) / source_notebook.name
+    seen = None if outcome.status == "failed" else gradebook.answers(notebook)
     if outcome.executed is not None and outcome.executed.is_file():
-        atomic_write(graded / source_notebook.name, outcome.executed.read_bytes())
-    restore(results, outcome, source_notebook)
+        atomic_write(notebook, annotated(outcome.executed, gradebook.check_report(outcome)))
+    elif outcome.status == "rejected":
+        notebook.unlink(missing_ok=True)  # formgrader must not show an older submission
+    with gradebook.opened(results) as book:
+        try:
+            old = gradebook.settle(book, previous, policy).total if previous else None
+        except MissingEntry:
+            old = previous.score
+        cleared = gradebook.write_scores(book, outcome, source_notebook.stem, seen)
+        marks = gradebook.settle(book, outcome, policy)
+    write_pages(results, marks)
+    history.keep(results, outcome.student, outcome.assignment)
     atomic_write(
         results.grading_file(outcome.student, outcome.assignment),
         json.dumps(outcome.to_json(), indent=2, sort_keys=True),
     )
-    write_grades_csv(results)
+    write_grades_csv(results, [marks])
+    if previous is None:
+        return None
+    return history.change(previous, outcome, old, marks.total, cleared)
 
 
-def restore(results: Results, outcome: Outcome, source_notebook: Path) -> None:
-    """Write what derives from a recorded outcome: results.json, feedback, gradebook scores.
+def restore(results: Results, outcome: Outcome, source_notebook: Path, policy) -> Marks:
+    """Write what derives from a recorded outcome and the gradebook; return its marks.
 
     A resumed run calls it for every submission it does not grade again, so that the
     class-level files always agree with the per-submission records (a run killed
-    between two writes loses nothing).
+    between two writes loses nothing); ``rnn-course feedback`` calls it to merge the
+    hand grades. Hand grades stay as they are.
     """
+    with gradebook.opened(results) as book:
+        gradebook.write_scores(book, outcome, source_notebook.stem, seen=None)
+        marks = gradebook.settle(book, outcome, policy)
+    write_pages(results, marks)
+    return marks
+
+
+def merge(
+    results: Results,
+    assignment_id: str,
+    source_notebook: Path,
+    policy,
+    students: Sequence[str] = (),
+) -> tuple[list[Marks], list[str]]:
+    """Write the pages and rows of the recorded submissions again, hand grades merged.
+
+    Returns their marks and the students whose feedback page was missing (restored).
+    """
+    outcomes = [
+        outcome
+        for path in results.grading_files(assignment_id)
+        if (outcome := Outcome.read(path)) and (not students or outcome.student in students)
+    ]
+    missing = [
+        outcome.student
+        for outcome in outcomes
+        if not (results.feedback(outcome.student, assignment_id) / results.FEEDBACK_PAGE).is_file()
+    ]
+    marks = [restore(results, outcome, source_notebook, policy) for outcome in outcomes]
+    write_grades_csv(results, marks)
+    return marks, missing
+
+
+def annotated(executed: Path, report: dict[str, str]) -> str:
+    """The notebook with each autograded cell's check report added to that cell's output."""
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        text = report.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+        if text and cell.cell_type == "code":
+            cell.outputs.append(
+                nbformat.v4.new_output("stream", name="stdout", text=f"Hidden checks:\n{text}\n")
+            )
+    return nbformat.writes(notebook)
+
+
+def write_pages(results: Results, marks: Marks) -> None:
+    """The feedback page (in both places) and ``results.json`` of one submission."""
+    outcome = marks.outcome
     graded = results.autograded(outcome.student, outcome.assignment)
-    atomic_write(graded / "results.json", json.dumps(gradescope_results(outcome), indent=2))
-    manual = manual_points(source_notebook)
-    feedback = results.feedback(outcome.student, outcome.assignment) / "feedback.html"
-    atomic_write(feedback, feedback_html(outcome, manual))
-    write_gradebook(results, outcome, source_notebook)
-
-
-# --------------------------------------------------------------------------- gradebook
-
-
-def register_assignment(results: Results, assignment_id: str, source_notebook: Path) -> None:
-    """Register the assignment, notebook and grade cells (nbgrader SaveCells)."""
-    from nbgrader.preprocessors import SaveCells
-
-    from autograder.course import ensure_venv_on_path
-
-    ensure_venv_on_path()
-    results.root.mkdir(parents=True, exist_ok=True)
-    notebook = nbformat.read(source_notebook, as_version=4)
-    resources = {
-        "nbgrader": {
-            "db_url": results.db_url,
-            "assignment": assignment_id,
-            "notebook": source_notebook.stem,
-        }
-    }
-    with _gradebook(results) as gradebook:
-        gradebook.update_or_create_assignment(assignment_id)
-    SaveCells().preprocess(notebook, resources)
-
-
-@contextlib.contextmanager
-def _gradebook(results: Results):
-    """nbgrader's Gradebook, without the SQLAlchemy warnings its own code triggers."""
-    from nbgrader.api import Gradebook
-    from sqlalchemy.exc import SAWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SAWarning)
-        with Gradebook(results.db_url) as gradebook:
-            yield gradebook
-
-
-def write_gradebook(results: Results, outcome: Outcome, source_notebook: Path) -> None:
-    """Set the auto score of each graded cell from the checks that count towards it."""
-    scores = cell_scores(outcome)
-    with _gradebook(results) as gradebook:
-        gradebook.update_or_create_student(outcome.student)
-        gradebook.update_or_create_submission(outcome.assignment, outcome.student)
-        submission = gradebook.find_submission_notebook(
-            source_notebook.stem, outcome.assignment, outcome.student
-        )
-        for grade in submission.grades:
-            if grade.name in scores:
-                grade.auto_score = scores[grade.name]
-                grade.needs_manual_grade = False
-            elif grade.cell.cell_type == "markdown":
-                grade.needs_manual_grade = True
-        gradebook.db.commit()
-
-
-def cell_scores(outcome: Outcome) -> dict[str, float]:
-    scores: dict[str, float] = defaultdict(float)
-    for check in outcome.checks:
-        scores[check.grade_cell] += check.points
-    return dict(scores)
-
-
-def manual_points(source_notebook: Path) -> float:
-    """Points of the cells graded by hand (answer cells with points: nbgrader's manual grading)."""
-    notebook = nbformat.read(source_notebook, as_version=4)
-    return sum(
-        float(meta.get("points", 0))
-        for cell in notebook.cells
-        if (meta := cell.metadata.get("nbgrader", {})).get("grade") and meta.get("solution")
+    atomic_write(graded / "results.json", json.dumps(gradescope_results(marks), indent=2))
+    by_hand = any(grade.points is not None for grade in marks.hand_grades)
+    page = feedback_html(
+        outcome, marks.manual_max, marks.hand_grades if by_hand else None, marks.adjustments
     )
+    for folder in (graded, results.feedback(outcome.student, outcome.assignment)):
+        atomic_write(folder / results.FEEDBACK_PAGE, page)
 
 
-# --------------------------------------------------------------------------- tables
+def write_grades_csv(results: Results, marks: list[Marks]) -> None:
+    """Put the rows of ``marks`` into the grades CSV (:mod:`autograder.grades`)."""
+    from autograder import grades
+
+    table = grades.table(marks, grades.read(results.grades_csv))
+    atomic_write(results.grades_csv, table.to_csv(index=False))
 
 
-def write_grades_csv(results: Results) -> None:
-    """The grades CSV: a row per student and assignment, a column per check, total, max."""
-    import pandas as pd
-
-    rows = []
-    for path in results.grading_files():
-        outcome = Outcome.from_json(json.loads(path.read_text()))
-        row = {
-            "student": outcome.student,
-            "assignment": outcome.assignment,
-            "status": outcome.status,
-            "total": outcome.score,
-            "max": outcome.max_score,
+def gradescope_results(marks: Marks) -> dict:
+    """The Gradescope autograder ``results.json`` of one submission, hand grades included."""
+    outcome = marks.outcome
+    tests = [
+        {
+            "name": check.title,
+            "number": check.grade_cell,
+            "score": check.points,
+            "max_score": check.max_points,
+            "output": check.message,
         }
-        row.update({check.name: check.points for check in outcome.checks})
-        rows.append(row)
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=GRADES_COLUMNS)
-    atomic_write(results.grades_csv, frame.to_csv(index=False))
-
-
-def gradescope_results(outcome: Outcome) -> dict:
-    """The Gradescope autograder ``results.json`` of one submission."""
+        for check in outcome.checks
+    ]
+    tests += [
+        {
+            "name": f"Graded by hand: {grade.cell}",
+            "number": grade.cell,
+            "score": grade.points or 0,
+            "max_score": grade.max_points,
+            "output": grade.comment if grade.points is not None else "not graded yet",
+        }
+        for grade in marks.hand_grades
+    ]
+    tests += [
+        {"name": adjustment.reason, "score": adjustment.points, "max_score": 0, "output": ""}
+        for adjustment in marks.adjustments
+    ]
     return {
-        "score": outcome.score,
+        "score": marks.total,
         "output": "\n".join([outcome.message, *outcome.notes]).strip(),
-        "tests": [
-            {
-                "name": check.title,
-                "number": check.grade_cell,
-                "score": check.points,
-                "max_score": check.max_points,
-                "output": check.message,
-                "visibility": "visible",
-            }
-            for check in outcome.checks
-        ],
+        "tests": [{**test, "visibility": "visible"} for test in tests],
     }

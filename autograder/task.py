@@ -8,6 +8,7 @@ form is ``autograded/<student>/<id>/grading.json``, read back to resume.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class GradingTask:
     notebook_timeout_s: int | None = None
     problem: str | None = None  # found when collecting: the submission is rejected unread
     threads: int | None = None  # TensorFlow threads per worker (the cores shared by the jobs)
+    timestamp: str | None = None  # when it was submitted (UTC, ISO), from its timestamp.txt
 
 
 @dataclass
@@ -49,7 +51,10 @@ class Outcome:
     learning_curves: str | None = None
     seconds: float = 0.0
     judge_seconds: float = 0.0
-    executed: Path | None = None  # the executed notebook, while it still lies in the scratch
+    timestamp: str | None = None  # when it was submitted (UTC, ISO)
+    answers: dict[str, str] = field(default_factory=dict)  # hand-graded cell -> source digest
+    # the notebook to keep (executed, or as submitted without execution), still in the scratch
+    executed: Path | None = None
 
     @classmethod
     def of(cls, task: GradingTask, status: str, run: dict, **rest) -> Outcome:
@@ -60,6 +65,7 @@ class Outcome:
             status=status,
             message=run.get("message", ""),
             run=run,
+            timestamp=task.timestamp,
             **rest,
         )
 
@@ -75,6 +81,14 @@ class Outcome:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "executed"}
         data["checks"] = [check.to_json() for check in self.checks]
         return {**data, "score": self.score, "max_score": self.max_score}
+
+    @classmethod
+    def read(cls, path: Path) -> Outcome | None:
+        """The outcome recorded in ``path`` (a ``grading.json``), None when there is none."""
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
 
     @classmethod
     def from_json(cls, data: dict) -> Outcome:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autograder import batch, record
+from autograder import batch, gradebook, record
 from autograder.course import Results
+from autograder.late import LatePolicy
 from autograder.spec import Spec
 from autograder.submissions import Submission
 from autograder.task import GradingTask, Outcome
@@ -75,10 +76,10 @@ def test_a_resumed_run_rebuilds_the_class_files_from_the_records(tmp_path):
     (folder / "toy_sum.ipynb").write_text("{}")
     results = Results(course)
     source = course_.source_notebook(spec)
-    record.register_assignment(results, "toy_sum", source)
+    gradebook.register_assignment(results, "toy_sum", source)
     check = CheckResult("test_mae", "close", "test_toy", 2.0, 2.0, "")
     outcome = Outcome("alice", "toy_sum", digest(folder, 1 << 30)[0], "graded", checks=[check])
-    record.record(results, outcome, source)
+    record.record(results, outcome, source, LatePolicy())
     # a crash between two writes: the CSV lost its row, the feedback page is gone
     results.grades_csv.write_text("student,assignment,status,total,max\n")
     (results.feedback("alice", "toy_sum") / "feedback.html").unlink()

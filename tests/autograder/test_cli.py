@@ -150,3 +150,138 @@ def test_a_student_timeout_for_a_student_without_a_submission(tmp_path, capsys):
     (folder / f"{A1}.ipynb").write_text("{}")
     error = one_line_error([*grade_argv(tmp_path), "--student-timeout", "alcie=30"], capsys)
     assert "alcie" in error and "no submission" in error
+
+
+# ----------------------------------------------------------------- a class of the toy course
+
+TOY = "toy_sum"
+
+
+@pytest.fixture(scope="module")
+def toy_class(tmp_path_factory) -> Path:
+    """The toy course with a hand-graded report, graded without execution: alice ships a model
+    with a SimpleRNN (1 point), bob nothing (0)."""
+    import shutil
+
+    import keras
+    import nbformat
+
+    root = tmp_path_factory.mktemp("toy") / "course"
+    shutil.copytree(ROOT / "tests" / "files" / "toy_course", root)
+    source = root / "source" / TOY / f"{TOY}.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    report = nbformat.v4.new_markdown_cell("*Marking: names the recurrent layer.*")
+    report.metadata["nbgrader"] = {
+        "schema_version": 3,
+        "grade_id": "report",
+        "grade": True,
+        "solution": True,
+        "locked": False,
+        "points": 2,
+    }
+    notebook.cells.append(report)
+    nbformat.write(notebook, source)
+    assert cli.main(["--course", str(root), "release", TOY]) == 0
+    released = nbformat.read(root / "release" / TOY / f"{TOY}.ipynb", as_version=4)
+    released.cells[-1].source = "A SimpleRNN adds the numbers one at a time."
+    for student in ("alice", "bob"):
+        folder = root / "submitted" / student / TOY
+        folder.mkdir(parents=True)
+        nbformat.write(released, folder / f"{TOY}.ipynb")
+    model = keras.Sequential(
+        [keras.Input((5, 1)), keras.layers.SimpleRNN(2), keras.layers.Dense(1)]
+    )
+    (root / "submitted" / "alice" / TOY / "models").mkdir()
+    model.save(root / "submitted" / "alice" / TOY / "models" / "rnn.keras")
+    (root / "submitted" / "bob" / TOY / "timestamp.txt").write_text("2025-03-01 12:00:00 UTC")
+    assert cli.main(["--course", str(root), "grade", TOY, "--no-execute", "--no-progress"]) == 0
+    return root
+
+
+def toy_grade(root: Path, *argv: str) -> list[str]:
+    return ["--course", str(root), "grade", TOY, "--no-execute", "--no-progress", *argv]
+
+
+def set_hand_grade(root: Path, student: str, points: float, comment: str) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as book:
+        grade = book.find_grade("report", TOY, TOY, student)
+        grade.manual_score, grade.needs_manual_grade = points, False
+        book.find_comment("report", TOY, TOY, student).manual_comment = comment
+        book.db.commit()
+
+
+def test_feedback_merges_the_hand_grades(toy_class, capsys):
+    import json
+
+    import pandas as pd
+
+    capsys.readouterr()
+    set_hand_grade(toy_class, "alice", 2.0, "Right: one step per number.")
+    assert cli.main(["--course", str(toy_class), "feedback", TOY]) == 0
+    out = capsys.readouterr().out
+    assert "still to grade by hand in formgrader: bob (report)" in out
+    assert "merged the hand grades of 2 submission(s)" in out
+    page = (toy_class / "feedback" / "alice" / TOY / "feedback.html").read_text()
+    assert "<h1>toy_sum: 3 / 6</h1>" in page and "Right: one step per number." in page
+    results = json.loads((toy_class / "autograded" / "alice" / TOY / "results.json").read_text())
+    assert results["score"] == 3
+    grades = pd.read_csv(toy_class / "grades_by_check.csv").set_index("student")
+    assert grades.loc["alice", ["autograded", "manual", "total", "max"]].tolist() == [1, 2, 3, 6]
+    assert grades.loc["bob", "timestamp"] == "2025-03-01 12:00:00"
+
+
+def test_a_forced_regrade_keeps_the_hand_grade_of_an_unchanged_answer(toy_class, capsys):
+    from nbgrader.api import Gradebook
+
+    set_hand_grade(toy_class, "bob", 1.0, "Which layer?")
+    assert cli.main(toy_grade(toy_class, "--force")) == 0
+
+    with Gradebook(f"sqlite:///{toy_class / 'gradebook.db'}") as book:
+        grade = book.find_grade("report", TOY, TOY, "bob")
+        assert (grade.manual_score, grade.needs_manual_grade) == (1.0, False)
+    assert "Which layer?" in (toy_class / "feedback" / "bob" / TOY / "feedback.html").read_text()
+
+
+def test_regrading_one_student_says_what_changed_and_logs_the_run(toy_class, capsys):
+    import json
+
+    bob = toy_class / "autograded" / "bob" / TOY / "grading.json"
+    bob_before = bob.read_text()
+    history = toy_class / "autograded" / "alice" / TOY / "grading-history"
+    kept_before = len(list(history.glob("*.json")))
+    (toy_class / "submitted" / "alice" / TOY / "models" / "rnn.keras").unlink()
+    capsys.readouterr()
+    assert cli.main(toy_grade(toy_class, "--student", "alice")) == 0
+    out = capsys.readouterr().out
+    changes = out.split("scores this run changed:\n")[1].splitlines()
+    assert changes[0].split() == ["student", "old", "new", "why"]
+    student, old, new, *why = changes[1].split()
+    assert (student, float(old) - float(new), " ".join(why)) == (
+        "alice",
+        1,
+        "test_recurrent 1 -> 0",
+    )
+    assert "graded 1, rejected 0, failed 0, skipped (already graded) 0" in out
+    assert bob.read_text() == bob_before  # only alice
+    kept = sorted(history.glob("*.json"))
+    assert len(kept) == kept_before + 1 and json.loads(kept[-1].read_text())["score"] == 1
+    log = Path(out.split("log:")[1].split()[0])
+    assert log.parent == toy_class / "logs" and log.name.startswith(f"{TOY}-")
+    text = log.read_text()
+    assert "students alice" in text and "graded   alice 0 / 4" in text
+    assert "test_recurrent 1 -> 0" in text and "graded 1, rejected 0" in text
+
+
+def test_regrading_a_student_without_a_submission(toy_class, capsys):
+    error = one_line_error(toy_grade(toy_class, "--student", "alcie"), capsys)
+    assert "a regrade names alcie, who has no submission" in error
+
+
+def test_feedback_before_grading_or_for_an_unknown_student(toy_class, tmp_path, capsys):
+    argv = ["--course", str(toy_class), "feedback", TOY]
+    assert "nothing of toy_sum is graded" in one_line_error(
+        [*argv, "--out", str(tmp_path)], capsys, 2
+    )
+    assert "alcie has no graded toy_sum" in one_line_error([*argv, "--student", "alcie"], capsys, 2)

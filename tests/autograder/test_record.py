@@ -1,4 +1,4 @@
-"""Record: nbgrader gradebook, grades CSV, Gradescope results and feedback pages."""
+"""Record: graded notebook, nbgrader gradebook, grades CSV, Gradescope results, feedback pages."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import feedback, record
-from autograder.course import Results
+from autograder import feedback, gradebook, record
+from autograder.course import Results, nbgrader_api
 from autograder.judge import CheckResult
+from autograder.late import LatePolicy
 from autograder.spec import Curves
 from autograder.task import Outcome
 
 CURVES = Curves("history", ("loss", "accuracy"))
+NO_PENALTY = LatePolicy()
 
 
 def graded_cell(source, cell_type="code", **meta):
@@ -93,13 +95,15 @@ def outcome(student="alice", passed=True, executed=None) -> Outcome:
 
 def test_record_writes_every_output(tmp_path, source):
     out = Results(tmp_path / "out")
-    record.register_assignment(out, "toy", source)
-    executed = tmp_path / "executed.ipynb"
-    executed.write_text("{}")
-    record.record(out, outcome("alice", executed=executed), source)
-    record.record(out, outcome("bob", passed=False), source)
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    record.record(out, outcome("bob", passed=False), source, NO_PENALTY)
 
-    assert (out.autograded("alice", "toy") / "toy.ipynb").read_text() == "{}"
+    assert (
+        nbformat.read(out.autograded("alice", "toy") / "toy.ipynb", 4)
+        .cells[0]
+        .source.startswith("### BEGIN SOLUTION")
+    )
     assert record.recorded(out, "alice", "toy").score == 3.0
     results = json.loads((out.autograded("bob", "toy") / "results.json").read_text())
     assert results["score"] == 1.0
@@ -117,8 +121,16 @@ def test_record_writes_every_output(tmp_path, source):
         "student",
         "assignment",
         "status",
+        "timestamp",
+        "autograded",
+        "autograded_max",
+        "manual",
+        "manual_max",
+        "adjustments",
+        "late_penalty",
         "total",
         "max",
+        "needs_manual_grade",
         "test_value",
         "test_type",
     ]
@@ -138,24 +150,24 @@ def test_feedback_mentions_hand_grading_only_when_the_notebook_has_it():
 
 def test_gradebook_gets_cell_scores_and_keeps_the_report_manual(tmp_path, source):
     out = Results(tmp_path / "out")
-    record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=False), source)
-    with Gradebook(out.db_url) as gradebook:
-        assert gradebook.find_grade("test_x", "toy", "toy", "bob").score == 1.0
-        report = gradebook.find_grade("report", "toy", "toy", "bob")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("bob", passed=False), source, NO_PENALTY)
+    with Gradebook(out.db_url) as book:
+        assert book.find_grade("test_x", "toy", "toy", "bob").score == 1.0
+        report = book.find_grade("report", "toy", "toy", "bob")
         assert report.needs_manual_grade and report.max_score == 4
-        assert gradebook.find_submission("toy", "bob").score == 1.0
+        assert book.find_submission("toy", "bob").score == 1.0
 
 
 def test_regrading_replaces_the_scores(tmp_path, source):
     out = Results(tmp_path / "out")
-    record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=False), source)
-    record.register_assignment(out, "toy", source)
-    record.record(out, outcome("bob", passed=True), source)
-    with Gradebook(out.db_url) as gradebook:
-        assert gradebook.find_grade("test_x", "toy", "toy", "bob").score == 3.0
-        assert len(gradebook.find_assignment("toy").submissions) == 1
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("bob", passed=False), source, NO_PENALTY)
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("bob", passed=True), source, NO_PENALTY)
+    with Gradebook(out.db_url) as book:
+        assert book.find_grade("test_x", "toy", "toy", "bob").score == 3.0
+        assert len(book.find_assignment("toy").submissions) == 1
     assert len(pd.read_csv(out.grades_csv)) == 1
 
 
@@ -167,3 +179,38 @@ def test_learning_curves_plot_the_declared_metrics():
     history = {"lstm": {"loss": [3.1, 2.2], "val_loss": [3.0, 2.4], "bits": [4.4, 3.2]}}
     assert feedback.learning_curves_png(history, Curves("history", ("bits",))) is not None
     assert feedback.learning_curves_png(history, Curves("history", ("mae",))) is None
+
+
+def test_nbgrader_generate_feedback_keeps_our_page(tmp_path, source):
+    """nbgrader empties feedback/<student>/<id>/ and copies the page back from autograded/."""
+    out = Results(tmp_path / "course")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    with Gradebook(out.db_url) as book:  # graded by hand in formgrader
+        grade = book.find_grade("report", "toy", "toy", "alice")
+        grade.manual_score, grade.needs_manual_grade = 3.0, False
+        book.find_comment("report", "toy", "toy", "alice").manual_comment = "Cite your table."
+        book.db.commit()
+    record.merge(out, "toy", source, NO_PENALTY)  # rnn-course feedback toy
+    assert nbgrader_api(out.root).generate_feedback("toy", force=True)["success"]
+    folder = out.feedback("alice", "toy")
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "feedback.html",
+        "results.json",
+        "toy.html",
+    ]
+    page = (folder / "feedback.html").read_text()
+    assert "<h1>toy: 6 / 7</h1>" in page and "Cite your table." in page
+    results = json.loads((folder / "results.json").read_text())
+    assert results["score"] == 6 and results["tests"][-1]["output"] == "Cite your table."
+
+
+def test_the_graded_notebook_shows_the_checks_in_their_cell(tmp_path, source):
+    """Formgrader shows the graded notebook: each autograded cell's output says its checks."""
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("bob", passed=False, executed=source), source, NO_PENALTY)
+    cells = nbformat.read(out.autograded("bob", "toy") / "toy.ipynb", 4).cells
+    assert cells[1].outputs[-1]["text"] == (
+        "Hidden checks:\nx is one: 0 / 2. x should be 1 <b>\nx is an int: 1 / 1\n"
+    )

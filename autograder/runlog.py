@@ -1,0 +1,54 @@
+"""The log of one grading run: ``logs/<id>-<time>.log`` in the output folder.
+
+One line per event, each with the time: the run's settings, each submission
+graded, rejected, failed or skipped (with the cause and the seconds it took), the
+scores a regrade changed, and the totals. Lines are written as they happen, so a
+killed run's log says how far it got.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from autograder.course import Results
+from autograder.task import Outcome
+
+
+class RunLog:
+    """An open run log; :meth:`write` adds a line."""
+
+    def __init__(self, path: Path, handle: TextIO) -> None:
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def start(cls, results: Results, assignment_id: str, settings: str) -> RunLog:
+        """A new log for a run of ``assignment_id`` (never an earlier run's file)."""
+        results.logs.mkdir(parents=True, exist_ok=True)
+        stamp = f"{assignment_id}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        for attempt in range(1, 1000):
+            path = results.logs / (f"{stamp}.log" if attempt == 1 else f"{stamp}-{attempt}.log")
+            try:
+                log = cls(path, path.open("x", encoding="utf-8"))
+            except FileExistsError:
+                continue
+            log.write(f"grading {assignment_id}: {settings}")
+            return log
+        raise FileExistsError(f"too many logs named {stamp}*.log")
+
+    def write(self, line: str) -> None:
+        self._handle.write(f"{datetime.now(UTC):%H:%M:%S} {line}\n")
+        self._handle.flush()
+
+    def outcome(self, outcome: Outcome) -> None:
+        """The line of a submission just judged: its status, score, cause and times."""
+        score = f"{outcome.score:g} / {outcome.max_score:g}"
+        took = f"{outcome.seconds:g} s (judge {outcome.judge_seconds:g} s)"
+        cause = f": {outcome.message}" if outcome.status != "graded" and outcome.message else ""
+        run = outcome.run.get("status", "")
+        self.write(f"{outcome.status:<8} {outcome.student} {score} in {took}, run {run}{cause}")
+
+    def close(self) -> None:
+        self._handle.close()

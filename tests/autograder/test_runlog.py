@@ -1,0 +1,35 @@
+"""The log of a grading run: one new file per run, one line per event."""
+
+from __future__ import annotations
+
+from autograder.course import Results
+from autograder.judge import CheckResult
+from autograder.runlog import RunLog
+from autograder.task import Outcome
+
+
+def test_each_run_gets_its_own_log(tmp_path):
+    results = Results(tmp_path)
+    first = RunLog.start(results, "toy", "jobs 1")
+    second = RunLog.start(results, "toy", "jobs 2")  # within the same second
+    first.outcome(
+        Outcome(
+            "bob",
+            "toy",
+            "d",
+            "rejected",
+            message="bob.zip is not a readable zip file",
+            checks=[CheckResult("test_mae", "close", "test_toy", 2.0, 0.0, "")],
+            seconds=0.4,
+            run={"status": "rejected"},
+        )
+    )
+    first.close()
+    second.close()
+    assert first.path != second.path and first.path.parent == results.logs
+    assert first.path.name.startswith("toy-") and first.path.suffix == ".log"
+    lines = first.path.read_text().splitlines()
+    assert lines[0].endswith("grading toy: jobs 1")
+    assert lines[1].endswith(
+        "rejected bob 0 / 2 in 0.4 s (judge 0 s), run rejected: bob.zip is not a readable zip file"
+    )
