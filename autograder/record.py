@@ -28,9 +28,6 @@ from autograder.feedback import feedback_html
 from autograder.gradebook import Marks
 from autograder.task import Outcome
 
-#: The points of each autograded cell of an outcome (what the gradebook gets).
-cell_scores = gradebook.cell_scores
-
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import gradescope, record
+from autograder import gradebook, gradescope, record
 from autograder import spec as specs
 from autograder.course import Results
 
@@ -90,5 +90,5 @@ def test_otter_run_of_the_zip_matches_grade(tmp_path):
         capture_output=True,
     )
     ours = record.recorded(Results(tmp_path / "ours"), "dan", ASSIGNMENT)
-    assert otter_cells == record.cell_scores(ours)
+    assert otter_cells == gradebook.cell_scores(ours)
     assert otter_cells["test_build_model"] == 3.0
