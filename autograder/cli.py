@@ -12,7 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from autograder.report import add_parser as add_report
+from autograder import report
 
 #: The sample classes the demo grades: ``<course>/tests/files/<id>/``, each with this file.
 SAMPLE_CLASS_FILE = "sample_class.toml"
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.add_argument("--out", metavar="ZIP", help="default: <ID>-gradescope.zip")
     gradescope.set_defaults(handler=build_gradescope)
 
-    add_report(commands)
+    report.add_parser(commands)
 
     demo = commands.add_parser(
         "demo",
@@ -247,7 +247,7 @@ def release_assignments(args) -> int:
             "no solution or hidden test leaked"
         )
     if not ids:
-        raise CommandError(f"no assignment has a spec in {course.root} or the package")
+        raise CommandError(f"{course.root} has no assignment: no source/<ID>/ with a spec for <ID>")
     return 1 if failures else 0
 
 
@@ -270,7 +270,7 @@ def grade_assignment(args) -> int:
         execute=not args.no_execute,
         notebook_timeout_s=args.timeout,
         student_timeouts=dict(args.student_timeout),
-        students=getattr(args, "student", ()),  # the demo regrades no one by name
+        students=args.student,
         progress=not args.no_progress,
     )
     print_grades(results, spec.id)
@@ -372,12 +372,14 @@ def build_gradescope(args) -> int:
 
 
 def run_demo(args) -> int:
-    """Verify the data, release every assignment, grade each sample class into ``demo/``."""
+    """Verify the data, release every assignment, grade each sample class into ``demo/``
+    and write its class report."""
     course = course_of(args)
     print("== data: checking the course data sets")
     status = data_verify(args)
     print("\n== release: generating the student notebooks")
     status |= release_assignments(argparse.Namespace(assignments=[], course=args.course))
+    parser, out = build_parser(), str(course.root / "demo")
     for assignment_id in course.assignment_ids():
         sample = course.root / "tests" / "files" / assignment_id
         if not (sample / SAMPLE_CLASS_FILE).is_file():
@@ -386,22 +388,21 @@ def run_demo(args) -> int:
             settings = tomllib.load(handle)
         print(f"\n== grade: the sample class of {assignment_id} ({sample / 'submitted'})")
         print(f"   ({settings['description']}; reruns resume)")
-        status |= grade_assignment(
-            argparse.Namespace(
-                course=args.course,
-                assignment=assignment_id,
-                submissions=str(sample / "submitted"),
-                out=str(course.root / "demo"),
-                jobs=2,
-                scheduler=None,
-                force=False,
-                no_execute=False,
-                timeout=settings.get("notebook_timeout_s"),
-                student_timeout=list(settings.get("student_timeouts", {}).items()),
-                no_progress=False,
-            )
-        )
+        grade = [*course_argv(args), "grade", assignment_id, str(sample / "submitted")]
+        grade += ["--out", out, "--jobs", "2", "--timeout", str(settings["notebook_timeout_s"])]
+        for student, seconds in settings.get("student_timeouts", {}).items():
+            grade.append(f"--student-timeout={student}={seconds}")
+        status |= grade_assignment(parser.parse_args(grade))
+        print(f"\n== report: the class report of {assignment_id}")
+        reporting = [*course_argv(args), "report", assignment_id, "--out", out]
+        status |= report.run_report(parser.parse_args(reporting))
     return status
+
+
+def course_argv(args) -> list[str]:
+    """The global options of ``args`` as a command line, for the demo's own commands."""
+    options = {"--course": args.course, "--data-dir": args.data_dir}
+    return [part for option, value in options.items() if value for part in (option, value)]
 
 
 if __name__ == "__main__":

@@ -76,9 +76,10 @@ class Course:
         return specs.load(assignment_id, self.root)
 
     def assignment_ids(self) -> list[str]:
+        """The assignments of this course: a spec (here or in the package) and a source folder."""
         from autograder import spec as specs
 
-        return specs.available(self.root)
+        return [id_ for id_ in specs.available(self.root) if self.source_dir(id_).is_dir()]
 
     def source_dir(self, assignment_id: str) -> Path:
         return self.root / "source" / assignment_id

@@ -147,3 +147,36 @@ def test_commands_outside_a_course_folder_say_so(tmp_path):
     assert process.returncode == 1
     assert "is not a course folder (it has no nbgrader_config.py)" in process.stderr
     assert len(process.stderr.strip().splitlines()) == 1
+
+
+def test_the_demo_grades_each_sample_class_and_reports_it(tmp_path):
+    """`rnn-course demo` on a course whose sample class has a student with a limit of
+    their own: the release, the grading (the limit applied) and the class report."""
+    root = tmp_path / "course"
+    shutil.copytree(TOY_COURSE, root)
+    sample = root / "tests" / "files" / ID
+    for student, notebook in (("alice", solved(root)), ("carol", solved(root))):
+        (sample / "submitted" / student / ID).mkdir(parents=True)
+        nbformat.write(notebook, sample / "submitted" / student / ID / f"{ID}.ipynb")
+    never_ends = nbformat.read(sample / "submitted" / "carol" / ID / f"{ID}.ipynb", as_version=4)
+    never_ends.cells.insert(
+        1, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(1)")
+    )
+    nbformat.write(never_ends, sample / "submitted" / "carol" / ID / f"{ID}.ipynb")
+    (sample / "sample_class.toml").write_text(
+        'description = "two students"\nnotebook_timeout_s = 300\n\n'
+        "[student_timeouts]\ncarol = 5\n\n[expected]\nalice = 4\ncarol = 0\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-m", "autograder", "--course", str(root), "demo"],
+        capture_output=True,
+        text=True,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "== report: the class report of toy_sum" in process.stdout
+    results = Results(root / "demo")
+    assert outcome(results, "alice")["score"] == 4
+    carol = outcome(results, "carol")
+    assert carol["run"]["status"] == "timeout" and "stopped after 5 s" in carol["message"]
+    page = (root / "demo" / "reports" / ID / "report.html").read_text()
+    assert "alice" in page and "carol" in page
