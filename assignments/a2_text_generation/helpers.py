@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from assignments import common
 from assignments.a2_text_generation import (  # noqa: F401 (the public contract)
     CELL_TYPES,
     EVAL_WINDOW,
@@ -31,29 +31,10 @@ from assignments.a2_text_generation import (  # noqa: F401 (the public contract)
     SEED_TEXT,
     TEMPERATURES,
 )
+from assignments.common import EpochTimer, ExportError, iter_layers  # noqa: F401 (re-exported)
 
 HISTORY_KEYS = ("loss", "val_loss")
-
-
-class ExportError(RuntimeError):
-    """A model, the vocabulary or a history cannot be exported as the grader needs it."""
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Keras callback: ``seconds`` holds the wall time of each epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+HISTORIES = common.Histories(CELL_TYPES, HISTORY_KEYS)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -144,18 +125,6 @@ def windows_to_array(dataset) -> np.ndarray:
     return np.stack([x, y], axis=1)
 
 
-def iter_layers(layer) -> Iterator[keras.layers.Layer]:
-    """``layer`` and every layer nested in it (models, wrappers such as Bidirectional)."""
-    yield layer
-    children = list(getattr(layer, "layers", None) or [])
-    for attr in ("layer", "forward_layer", "backward_layer"):
-        child = getattr(layer, attr, None)
-        if isinstance(child, keras.layers.Layer):
-            children.append(child)
-    for child in children:
-        yield from iter_layers(child)
-
-
 def check_vocab(vocab) -> list[str]:
     """``vocab`` as a list of distinct one-character strings (a character's id is its index)."""
     if isinstance(vocab, str | bytes) or not hasattr(vocab, "__iter__"):
@@ -196,27 +165,6 @@ def predict_logits(model: keras.Model, windows, vocab_size: int) -> np.ndarray:
             "Dense layer (train with from_logits=True)"
         )
     return out
-
-
-def _history_record(name: str, history) -> dict:
-    record = dict(getattr(history, "history", history))
-    for key in HISTORY_KEYS:
-        values = record.get(key)
-        if not isinstance(values, list | tuple) or not values:
-            raise ExportError(
-                f"histories['{name}'] needs a non-empty list '{key}' (fit with validation data)"
-            )
-    if len({len(record[key]) for key in HISTORY_KEYS}) != 1:
-        raise ExportError(f"histories['{name}']: the lists {HISTORY_KEYS} differ in length")
-    seconds = record.get("seconds_per_epoch")
-    if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
-        raise ExportError(
-            f"histories['{name}'] needs 'seconds_per_epoch', a positive number (see EpochTimer)"
-        )
-    return {
-        **{key: [float(v) for v in record[key]] for key in HISTORY_KEYS},
-        "seconds_per_epoch": float(seconds),
-    }
 
 
 def sample_problems(samples, vocab: list[str]) -> list[str]:
@@ -277,51 +225,26 @@ def export_all(
     otherwise ExportError. Problems with the samples are printed, not raised: the
     models are exported anyway, and the grader's check of the samples will fail.
     """
-    for what, given in (("models", models), ("histories", histories)):
-        if not isinstance(given, dict) or set(given) != set(CELL_TYPES):
-            keys = sorted(given) if isinstance(given, dict) else type(given).__name__
-            raise ExportError(f"{what} must have exactly the keys {CELL_TYPES}; got {keys}")
+    common.require_keys("models", models, CELL_TYPES)
+    common.require_keys("histories", histories, CELL_TYPES)
     vocab = check_vocab(vocab)
-    records = {name: _history_record(name, histories[name]) for name in CELL_TYPES}
+    records = {name: HISTORIES.record(name, histories[name]) for name in CELL_TYPES}
     windows = check_ids(vocab)
+
+    def predict(model):
+        logits = predict_logits(model, windows, len(vocab))
+        predict_logits(model, windows[:, :7], len(vocab))  # and on shorter windows
+        return logits
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in CELL_TYPES:
-        model = models[name]
-        if any(isinstance(layer, keras.layers.Lambda) for layer in iter_layers(model)):
-            raise ExportError(
-                f"models['{name}'] contains a Lambda layer, which the grader refuses to load "
-                "(safe_mode); use built-in layers only"
-            )
-        try:
-            expected = predict_logits(model, windows, len(vocab))
-            predict_logits(model, windows[:, :7], len(vocab))
-        except ExportError as err:
-            raise ExportError(f"models['{name}']: {err}") from None
-        except Exception as err:
-            raise ExportError(
-                f"models['{name}'] cannot predict on integer windows of two lengths "
-                f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__});"
-                " build it on keras.Input(shape=(None,), dtype='int32')"
-            ) from err
-        path = out / f"{name}.keras"
-        model.save(path)
-        try:
-            reloaded = keras.saving.load_model(path, safe_mode=True)
-            actual = predict_logits(reloaded, windows, len(vocab))
-        except Exception as err:
-            raise ExportError(
-                f"{path} was saved but does not reload with safe_mode=True ({err}); use "
-                "built-in layers only"
-            ) from err
-        if not np.allclose(expected, actual, rtol=1e-4, atol=1e-4):
-            raise ExportError(
-                f"{path} reloads but predicts differently from the model in memory "
-                f"(max difference {np.max(np.abs(expected - actual)):.3g}); it would be "
-                "graded as it reloads, not as you trained it"
-            )
-        paths[name] = path
+    paths = common.save_models(
+        models,
+        out,
+        predict,
+        inputs="integer windows of two lengths",
+        fix="build it on keras.Input(shape=(None,), dtype='int32')",
+        tolerance=1e-4,
+    )
     paths["vocab"] = out / "vocab.json"
     paths["vocab"].write_text(json.dumps(vocab, ensure_ascii=True))
     problems = sample_problems(samples, vocab)
@@ -347,36 +270,19 @@ def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
     do is decided by the hidden checks. Returns ``(title, passed, message)`` for each.
     """
     folder = Path(folder)
-    paths = _contract_paths()
+    paths = common.contract_paths("a2_text_generation")
     vocab_result, vocab = _check_vocab_file(folder, paths["vocab"])
     results = [vocab_result]
     results += [_check_predicts(folder, name, paths[name], vocab) for name in CELL_TYPES]
     results.append(_check_samples(folder, paths["samples"], vocab))
-    results.append(_check_history(folder, paths["history"]))
+    title = "history.json holds the two training histories"
+    results.append(HISTORIES.check_file(folder, paths["history"], title))
     return results
-
-
-def _contract_paths() -> dict[str, str]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
-    with open(Path(__file__).with_name("contract.toml"), "rb") as handle:
-        contract = tomllib.load(handle)
-    return {name: fields["path"] for name, fields in contract["artifacts"].items()}
-
-
-def _read_json(folder: Path, relative: str):
-    try:
-        return json.loads((folder / relative).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _check_vocab_file(folder: Path, relative: str):
     title = "vocab.json lists the characters"
-    document = _read_json(folder, relative)
+    document = common.read_json(folder, relative)
     if document is None:
         return (title, False, f"not checked: {relative} is missing or not JSON"), None
     try:
@@ -402,14 +308,13 @@ def _check_predicts(folder: Path, name: str, relative: str, vocab) -> tuple[str,
     except ExportError as err:
         return title, False, str(err)
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        return title, False, f"cannot predict on integer windows ({first})"
+        return title, False, f"cannot predict on integer windows ({common.first_line(err)})"
     return title, True, f"logits of shape {out.shape}"
 
 
 def _check_samples(folder: Path, relative: str, vocab) -> tuple[str, bool, str]:
     title = "samples.json holds a sample per model and temperature"
-    document = _read_json(folder, relative)
+    document = common.read_json(folder, relative)
     if not isinstance(document, dict) or vocab is None:
         return title, False, f"not checked: {relative} or vocab.json is missing or not JSON"
     problems = sample_problems(document.get("samples"), vocab)
@@ -417,24 +322,3 @@ def _check_samples(folder: Path, relative: str, vocab) -> tuple[str, bool, str]:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return title, False, problems[0] + more
     return title, True, f"{len(CELL_TYPES) * len(TEMPERATURES)} samples of {SAMPLE_LENGTH}"
-
-
-def _check_history(folder: Path, relative: str) -> tuple[str, bool, str]:
-    title = "history.json holds the two training histories"
-    records = _read_json(folder, relative)
-    if records is None:
-        return title, False, f"not checked: {relative} is missing or not JSON"
-    if not isinstance(records, dict) or set(records) != set(CELL_TYPES):
-        keys = sorted(records) if isinstance(records, dict) else type(records).__name__
-        return title, False, f"needs exactly the keys {CELL_TYPES}; got {keys}"
-    try:
-        for name in CELL_TYPES:
-            if not isinstance(records[name], dict):
-                raise ExportError(f"histories['{name}'] must be a dict of lists")
-            _history_record(name, records[name])
-    except ExportError as err:
-        return title, False, str(err)
-    except (TypeError, ValueError) as err:
-        return title, False, f"values must be numbers ({err})"
-    epochs = ", ".join(f"{name} {len(records[name]['loss'])}" for name in CELL_TYPES)
-    return title, True, f"epochs: {epochs}"

@@ -39,12 +39,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from assignments import common
+from assignments.common import EpochTimer, ExportError, iter_layers  # noqa: F401 (re-exported)
 
 FORMAT = 1
 WINDOW_LIMITS = (2, 512)
@@ -108,6 +111,7 @@ FORECASTERS = {
     "weather_lstm": ("weather", "LSTM"),
     "weather_gru": ("weather", "GRU"),
 }
+HISTORIES = common.Histories(tuple(FORECASTERS), HISTORY_KEYS)
 NAIVE_NAMES = {"last": "the last value", "seasonal": "the value 24 hours earlier"}
 #: Columns computed from the time index: the hour of the day on a circle.
 CALENDAR = {
@@ -122,10 +126,6 @@ class PreprocessingError(ValueError):
 
 class ForecastError(RuntimeError):
     """A model cannot forecast the series as its preprocessing declares."""
-
-
-class ExportError(RuntimeError):
-    """The models or their preprocessing cannot be exported as the grader needs them."""
 
 
 # --------------------------------------------------------------------------- data
@@ -558,7 +558,7 @@ def check_shapes(model, entry: dict) -> None:
     except ForecastError:
         raise
     except Exception as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        first = common.first_line(err)
         raise ForecastError(
             f"the model fails on a batch of shape (2, {window}, {n_features}): {first}"
         ) from None
@@ -570,54 +570,6 @@ def check_shapes(model, entry: dict) -> None:
 
 
 # --------------------------------------------------------------------------- export
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Keras callback: ``seconds`` holds the wall time of each epoch, ``mean`` their mean."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.seconds)) if self.seconds else float("nan")
-
-
-def iter_layers(layer) -> Iterator:
-    """``layer`` and every layer nested in it (models, wrappers such as Bidirectional)."""
-    yield layer
-    children = list(getattr(layer, "layers", None) or [])
-    for attr in ("layer", "forward_layer", "backward_layer"):
-        child = getattr(layer, attr, None)
-        if child is not None and hasattr(child, "weights"):
-            children.append(child)
-    for child in children:
-        yield from iter_layers(child)
-
-
-def _history_record(name: str, history) -> dict:
-    record = dict(getattr(history, "history", history))
-    for key in HISTORY_KEYS:
-        values = record.get(key)
-        if not isinstance(values, list | tuple) or not values:
-            raise ExportError(
-                f"histories['{name}'] needs a non-empty list '{key}' (fit with validation data)"
-            )
-    if len({len(record[key]) for key in HISTORY_KEYS}) != 1:
-        raise ExportError(f"histories['{name}']: 'loss' and 'val_loss' differ in length")
-    seconds = record.get("seconds_per_epoch")
-    if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
-        raise ExportError(f"histories['{name}'] needs 'seconds_per_epoch', a positive number")
-    return {
-        **{key: [float(v) for v in record[key]] for key in HISTORY_KEYS},
-        "seconds_per_epoch": float(seconds),
-    }
 
 
 def _probe_batch(entry: dict) -> np.ndarray:
@@ -657,7 +609,7 @@ def export_forecasters(
             problems.append(str(err))
         if name in histories:
             try:
-                records[name] = _history_record(name, histories[name])
+                records[name] = HISTORIES.record(name, histories[name])
             except ExportError as err:
                 problems.append(str(err))
         else:
@@ -666,37 +618,26 @@ def export_forecasters(
         if not isinstance(model, keras.Model):
             problems.append(f"models['{name}'] must be a trained keras.Model")
             continue
-        if any(isinstance(layer, keras.layers.Lambda) for layer in iter_layers(model)):
-            problems.append(
-                f"models['{name}'] contains a Lambda layer, which the grader refuses to load "
-                "(safe_mode); use built-in layers only"
-            )
+        try:
+            common.refuse_lambda_layers(name, model)
+        except ExportError as err:
+            problems.append(str(err))
             continue
-        expected = None
+        batch = expected = None
         if name in valid:
+            batch = _probe_batch(valid[name])
             try:
                 check_shapes(model, valid[name])
-                expected = model_outputs(model, _probe_batch(valid[name]))
+                expected = model_outputs(model, batch)
             except ForecastError as err:
                 problems.append(f"models['{name}']: {err}")
-        path = out / f"{name}.keras"
-        model.save(path)
-        paths[name] = path
+        paths[name] = out / f"{name}.keras"
         try:
-            reloaded = keras.saving.load_model(path, safe_mode=True)
-        except Exception as err:
-            problems.append(
-                f"{path} was saved but does not reload with safe_mode=True ({err}); use "
-                "built-in layers only"
+            common.save_and_reload(
+                model, paths[name], partial(model_outputs, windows=batch), expected
             )
-            continue
-        if expected is not None:
-            actual = model_outputs(reloaded, _probe_batch(valid[name]))
-            if not np.allclose(expected, actual, atol=1e-5):
-                problems.append(
-                    f"{path} reloads but predicts differently from the model in memory; it "
-                    "would be graded as it reloads"
-                )
+        except ExportError as err:
+            problems.append(str(err))
     document = {"format": FORMAT, "models": entries}
     paths["preprocessing"] = out / "preprocessing.json"
     paths["preprocessing"].write_text(json.dumps(document, indent=1, allow_nan=False))
@@ -797,7 +738,7 @@ def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
     is for the hidden checks.
     """
     folder = Path(folder)
-    paths = _contract_paths()
+    paths = common.contract_paths("a3_timeseries_forecasting")
     title = "preprocessing.json describes the four models"
     entries: dict[str, dict] = {}
     results = []
@@ -816,19 +757,9 @@ def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
     frames: dict = {}
     for name in FORECASTERS:
         results.append(_check_forecaster(folder, name, paths[name], entries.get(name), frames))
-    results.append(_check_history(folder, paths["history"]))
+    title = "history.json holds the four training histories"
+    results.append(HISTORIES.check_file(folder, paths["history"], title))
     return results
-
-
-def _contract_paths() -> dict[str, str]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-
-    with open(Path(__file__).with_name("contract.toml"), "rb") as handle:
-        contract = tomllib.load(handle)
-    return {name: fields["path"] for name, fields in contract["artifacts"].items()}
 
 
 def _check_forecaster(folder: Path, name: str, relative: str, entry, frames: dict):
@@ -854,28 +785,5 @@ def _check_forecaster(folder: Path, name: str, relative: str, entry, frames: dic
     except ForecastError as err:
         return title, False, str(err)
     except Exception as err:  # data not found, etc.: say so without failing the format
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        return title, True, f"shapes match; not scored on your data ({first_line})"
+        return title, True, f"shapes match; not scored on your data ({common.first_line(err)})"
     return title, True, f"on the last 15% of your data: {result.summary()}"
-
-
-def _check_history(folder: Path, relative: str):
-    title = "history.json holds the four training histories"
-    try:
-        records = json.loads((folder / relative).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return title, False, f"not checked: {relative} is missing or not JSON"
-    if not isinstance(records, dict) or set(records) != set(FORECASTERS):
-        keys = sorted(records) if isinstance(records, dict) else type(records).__name__
-        return title, False, f"needs exactly the keys {tuple(FORECASTERS)}; got {keys}"
-    try:
-        for name in FORECASTERS:
-            if not isinstance(records[name], dict):
-                raise ExportError(f"histories['{name}'] must be a dict of lists")
-            _history_record(name, records[name])
-    except ExportError as err:
-        return title, False, str(err)
-    except (TypeError, ValueError) as err:
-        return title, False, f"values must be numbers ({err})"
-    epochs = ", ".join(f"{name} {len(records[name]['loss'])}" for name in FORECASTERS)
-    return title, True, f"epochs: {epochs}"

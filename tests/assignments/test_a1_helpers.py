@@ -9,7 +9,6 @@ import pytest
 from assignments.a1_imdb_sentiment.helpers import (
     CELL_TYPES,
     CHECK_REVIEWS,
-    EpochTimer,
     ExportError,
     end_to_end,
     export_models,
@@ -114,12 +113,3 @@ def test_bad_history_is_refused(tmp_path):
 def test_missing_model_is_refused(tmp_path):
     with pytest.raises(ExportError, match="exactly the keys"):
         export_models({"lstm": int_model()}, {"lstm": history()}, tmp_path)
-
-
-def test_epoch_timer():
-    model = int_model()
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    timer = EpochTimer()
-    x = np.ones((8, 5), dtype="int32")
-    model.fit(x, np.ones(8), epochs=2, verbose=0, callbacks=[timer])
-    assert len(timer.seconds) == 2 and timer.mean > 0
