@@ -12,50 +12,26 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+from sample_classes import ROOT, SampleClass, needs_data
 
 from assignments import data
 from autograder import spec as specs
 from autograder.course import Results
 
-ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "a1_imdb_sentiment"
-FILES = ROOT / "tests" / "files"
-CLASS = FILES / ASSIGNMENT / "submitted"
-SETTINGS = tomllib.loads((FILES / ASSIGNMENT / "sample_class.toml").read_text())
-TIMEOUT_S = SETTINGS["notebook_timeout_s"]
-STUDENT_TIMEOUTS = SETTINGS["student_timeouts"]
-EXPECTED_TOTALS = SETTINGS["expected"]
+CLASS = SampleClass(ASSIGNMENT, "tests/files/make_sample_class.py")
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("RNN_COURSE_DATA"), reason="needs the data mirror (RNN_COURSE_DATA)"
-)
+pytestmark = needs_data
 
 
 def grade(submissions: Path, out: Path, *extra: str, **popen) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "autograder",
-        "--course",
-        str(ROOT),
-        "grade",
-        ASSIGNMENT,
-        str(submissions),
-        "--out",
-        str(out),
-        "--timeout",
-        str(TIMEOUT_S),
-        "--no-progress",
-        *extra,
-    ]
+    command = CLASS.command(submissions, out, "--timeout", str(CLASS.timeout_s), *extra)
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
     )
@@ -67,13 +43,9 @@ def finished(process: subprocess.Popen) -> str:
     return output
 
 
-def outcome(out: Path, student: str) -> dict:
-    return json.loads((out / "autograded" / student / ASSIGNMENT / "grading.json").read_text())
-
-
 def copy_class(target: Path, students: list[str]) -> Path:
     for student in students:
-        source = CLASS / student / ASSIGNMENT
+        source = CLASS.submitted / student / ASSIGNMENT
         (target / student / ASSIGNMENT).mkdir(parents=True)
         for path in source.iterdir():
             (target / student / ASSIGNMENT / path.name).write_bytes(path.read_bytes())
@@ -83,43 +55,32 @@ def copy_class(target: Path, students: list[str]) -> Path:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("class")
-    limits = [f"--student-timeout={name}={s}" for name, s in STUDENT_TIMEOUTS.items()]
-    output = finished(grade(CLASS, out, "--jobs", "2", *limits))
-    return out, output
+    return out, CLASS.grade(out)
 
 
 def test_sample_class_is_in_sync_with_the_source():
-    sys.path.insert(0, str(FILES))
-    try:
-        import make_sample_class
-    finally:
-        sys.path.remove(str(FILES))
-    for student, submission in make_sample_class.students().items():
-        path = CLASS / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        assert path.read_text() == make_sample_class.render(submission), (
-            f"{path} is stale: run tests/files/make_sample_class.py"
-        )
+    for path, text in CLASS.generated().items():
+        assert path.read_text() == text, f"{path} is stale: run {CLASS.script}"
 
 
 def test_every_submission_gets_its_expected_score(graded):
     out, output = graded
     grades = pd.read_csv(Results(out).grades_csv).set_index("student")
-    assert grades["total"].to_dict() == EXPECTED_TOTALS
+    assert grades["total"].to_dict() == CLASS.expected
     assert set(grades["max"]) == {28}
     assert "graded 7, rejected 1, failed 0" in output
 
 
 def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
     out, _ = graded
-    lost = {c["name"] for c in outcome(out, "ben")["checks"] if c["points"] < c["max_points"]}
-    assert lost == {
+    assert CLASS.lost(out, "ben") == {
         f"test_accuracy_{tier}[{cell}]"
         for tier in ("basic", "target")
         for cell in ("simple_rnn", "lstm", "gru")
     }
     message = next(
         c["message"]
-        for c in outcome(out, "ben")["checks"]
+        for c in CLASS.outcome(out, "ben")["checks"]
         if c["name"] == "test_accuracy_target[lstm]"
     )
     target = specs.load(ASSIGNMENT).thresholds["accuracy_lstm"]
@@ -132,7 +93,7 @@ def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
     [
         ("cai", "cell_errors", "raised NotImplementedError"),
         ("dan", "cell_errors", "raised RuntimeError: ran out of time before training"),
-        ("eve", "timeout", f"stopped after {STUDENT_TIMEOUTS['eve']} s"),
+        ("eve", "timeout", f"stopped after {CLASS.student_timeouts['eve']} s"),
         ("fay", "memory", "Memory limit of 8192 MB exceeded"),
         ("gus", "rejected", "a1_imdb_sentiment.ipynb is not valid JSON (line"),
         ("hal", "cell_errors", "URLError"),
@@ -140,7 +101,7 @@ def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
 )
 def test_failures_are_explained(graded, student, status, message):
     out, _ = graded
-    result = outcome(out, student)
+    result = CLASS.outcome(out, student)
     assert result["run"]["status"] == status
     assert message in result["message"]
     feedback = (out / "feedback" / student / ASSIGNMENT / "feedback.html").read_text()
@@ -166,15 +127,8 @@ def test_hostile_submission_reads_and_writes_nothing(graded):
 
 def test_feedback_shows_no_hidden_source_and_has_curves(graded):
     out, _ = graded
-    checks_source = (specs.load(ASSIGNMENT).folder / "check_hidden.py").read_text()
-    secret_lines = [
-        line.strip()
-        for line in checks_source.splitlines()
-        if line.strip().startswith(("assert ", "def test_", "return "))
-    ]
-    for page in (out / "feedback").rglob("feedback.html"):
-        text = page.read_text()
-        assert not [line for line in secret_lines if line in text], page
+    for page, shown in CLASS.hidden_lines_shown(out).items():
+        assert not shown, page
     assert (
         "data:image/png;base64,"
         in (out / "feedback/ada" / ASSIGNMENT / "feedback.html").read_text()
@@ -188,11 +142,11 @@ def test_gradebook_and_gradescope_results(graded):
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gradebook:
         assert gradebook.find_grade("test_accuracy", ASSIGNMENT, ASSIGNMENT, "ada").score == 21
         assert gradebook.find_grade("report", ASSIGNMENT, ASSIGNMENT, "ada").needs_manual_grade
-        assert gradebook.find_submission(ASSIGNMENT, "ben").score == EXPECTED_TOTALS["ben"]
+        assert gradebook.find_submission(ASSIGNMENT, "ben").score == CLASS.expected["ben"]
         assert len(gradebook.find_assignment(ASSIGNMENT).submissions) == 8
     results = json.loads((out / "autograded/ben" / ASSIGNMENT / "results.json").read_text())
-    assert results["score"] == EXPECTED_TOTALS["ben"] and len(results["tests"]) == len(
-        outcome(out, "ben")["checks"]
+    assert results["score"] == CLASS.expected["ben"] and len(results["tests"]) == len(
+        CLASS.outcome(out, "ben")["checks"]
     )
 
 
@@ -201,7 +155,7 @@ def test_regrading_gives_identical_results(graded, tmp_path):
     again = tmp_path / "again"
     finished(grade(copy_class(tmp_path / "subs", ["ben", "dan"]), again, "--jobs", "2"))
     for student in ("ben", "dan"):
-        assert outcome(again, student)["checks"] == outcome(out, student)["checks"]
+        assert CLASS.outcome(again, student)["checks"] == CLASS.outcome(out, student)["checks"]
 
 
 def test_killed_batch_resumes_without_loss(tmp_path):
@@ -222,7 +176,7 @@ def test_killed_batch_resumes_without_loss(tmp_path):
     grades = pd.read_csv(Results(out).grades_csv)
     assert sorted(grades["student"]) == students
     assert grades.set_index("student")["total"].to_dict() == {
-        s: EXPECTED_TOTALS[s] for s in students
+        s: CLASS.expected[s] for s in students
     }
 
 
@@ -230,4 +184,7 @@ def test_dask_local_cluster_grades_like_the_pool(tmp_path):
     submissions, out = copy_class(tmp_path / "subs", ["cai", "gus"]), tmp_path / "out"
     output = finished(grade(submissions, out, "--scheduler", "local", "--jobs", "1"))
     assert "graded 1, rejected 1, failed 0" in output
-    assert outcome(out, "cai")["score"] == 0 and outcome(out, "gus")["status"] == "rejected"
+    assert (
+        CLASS.outcome(out, "cai")["score"] == 0
+        and CLASS.outcome(out, "gus")["status"] == "rejected"
+    )

@@ -21,17 +21,15 @@ again after editing the source notebook.
 
 from __future__ import annotations
 
-import copy
-import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/files, for sample_class
+from sample_class import cell_by_id, edit, reference, release, write
+
 ASSIGNMENT = "a1_imdb_sentiment"
-CLASS_DIR = Path(__file__).resolve().parent / ASSIGNMENT / "submitted"
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 
 HOSTILE = """\
 from pathlib import Path
@@ -62,30 +60,6 @@ urllib.request.urlopen("http://example.com", timeout=5)
 """
 
 
-def cell_by_id(notebook, grade_id: str):
-    cells = notebook.cells
-    return next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def reference() -> nbformat.NotebookNode:
-    """The source notebook with its solutions as a student's answers (markers removed)."""
-    notebook = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    for cell in notebook.cells:
-        cell.source = MARKER.sub("", cell.source)
-    return notebook
-
-
-def release() -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-
-
-def edit(notebook, grade_id: str, old: str, new: str) -> None:
-    cell = cell_by_id(notebook, grade_id)
-    if old not in cell.source:
-        raise SystemExit(f"cell '{grade_id}' no longer contains {old!r}: update this script")
-    cell.source = cell.source.replace(old, new)
-
-
 def quick(notebook):
     edit(
         notebook,
@@ -97,9 +71,9 @@ def quick(notebook):
 
 
 def students() -> dict[str, nbformat.NotebookNode | str]:
-    ada = quick(reference())
+    ada = quick(reference(ASSIGNMENT))
 
-    ben = quick(reference())
+    ben = quick(reference(ASSIGNMENT))
     edit(ben, "preprocess", "VOCAB_SIZE = 10_000\nSEQ_LEN = 200", "VOCAB_SIZE = 300\nSEQ_LEN = 20")
     edit(
         ben,
@@ -114,58 +88,34 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
         "train_part, val_part = order[n_val:][:500], order[:n_val]",
     )
 
-    dan = quick(reference())
+    cai = release(ASSIGNMENT)
+
+    dan = quick(reference(ASSIGNMENT))
     cell = cell_by_id(dan, "train")
     cell.source = 'raise RuntimeError("ran out of time before training")\n' + cell.source
 
-    eve = reference()
+    eve = reference(ASSIGNMENT)
     cell = cell_by_id(eve, "explore")
     wait_forever = (
         "import time\n\nwhile True:  # test_run.py covers busy loops\n    time.sleep(1)\n"
     )
     cell.source = wait_forever + cell.source
 
-    fay = reference()
+    fay = reference(ASSIGNMENT)
     cell = cell_by_id(fay, "explore")
     cell.source = "hog = []\nwhile True:\n    hog.append(np.ones(50_000_000))\n" + cell.source
 
-    hal = release()
+    hal = release(ASSIGNMENT)
     index = hal.cells.index(cell_by_id(hal, "explore"))
     hostile = nbformat.v4.new_code_cell(HOSTILE)
     hostile["id"] = "hostile-code"  # fixed, so that the generated file is reproducible
     hal.cells.insert(index, hostile)
 
-    gus = nbformat.writes(quick(reference()))
-    return {
-        "ada": ada,
-        "ben": ben,
-        "cai": release(),
-        "dan": dan,
-        "eve": eve,
-        "fay": fay,
-        "gus": gus[: len(gus) // 2],
-        "hal": hal,
-    }
+    notebook = nbformat.writes(quick(reference(ASSIGNMENT)))
+    gus = notebook[: len(notebook) // 2]
 
-
-def render(submission) -> str:
-    if isinstance(submission, str):
-        return submission
-    cleaned = copy.deepcopy(submission)
-    for cell in cleaned.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nbformat.writes(cleaned) + "\n"
-
-
-def main() -> int:
-    for student, submission in students().items():
-        path = CLASS_DIR / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(submission))
-        print("wrote", path.relative_to(ROOT))
-    return 0
+    return dict(ada=ada, ben=ben, cai=cai, dan=dan, eve=eve, fay=fay, gus=gus, hal=hal)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    write(ASSIGNMENT, students())

@@ -28,17 +28,16 @@ thresholds.
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/files, for sample_class
+from sample_class import cell_by_id, edit, reference, release, write
+
 ASSIGNMENT = "a2_text_generation"
-CLASS_DIR = Path(__file__).resolve().parent / "submitted"
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 
 #: the reference's training settings, and the sample class's quick ones
 FULL_SETTINGS = (
@@ -100,30 +99,6 @@ FORGIVING_DECODE = (
 )
 
 
-def cell_by_id(notebook, grade_id: str):
-    cells = notebook.cells
-    return next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def reference() -> nbformat.NotebookNode:
-    """The source notebook with its solutions as a student's answers (markers removed)."""
-    notebook = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    for cell in notebook.cells:
-        cell.source = MARKER.sub("", cell.source)
-    return notebook
-
-
-def release() -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-
-
-def edit(notebook, grade_id: str, old: str, new: str) -> None:
-    cell = cell_by_id(notebook, grade_id)
-    if old not in cell.source:
-        raise SystemExit(f"cell '{grade_id}' no longer contains {old!r}: update this script")
-    cell.source = cell.source.replace(old, new)
-
-
 def replace_function(notebook, grade_id: str, name: str, source: str) -> None:
     """Replace the definition of ``name`` in the cell ``grade_id`` with ``source``."""
     cell = cell_by_id(notebook, grade_id)
@@ -143,21 +118,23 @@ def quick(notebook, chars: int = QUICK_CHARS, settings: str = QUICK_SETTINGS):
 
 
 def students() -> dict[str, nbformat.NotebookNode | str]:
-    ada = quick(reference())
+    ada = quick(reference(ASSIGNMENT))
 
     ben = quick(
-        reference(),
+        reference(ASSIGNMENT),
         chars=100_000,
         settings=QUICK_SETTINGS.replace("32, 128, 32, 1e-2", "16, 64, 32, 5e-3"),
     )
 
-    dan = quick(reference())
+    cai = release(ASSIGNMENT)
+
+    dan = quick(reference(ASSIGNMENT))
     replace_function(dan, "build_model", "build_model", DENSE_NGRAM)
 
-    eve = quick(reference())
+    eve = quick(reference(ASSIGNMENT))
     replace_function(eve, "sampler", "sample_next", IGNORES_TEMPERATURE)
 
-    fay = quick(reference())
+    fay = quick(reference(ASSIGNMENT))
     replace_function(fay, "sampler", "sample_next", OUTSIDE_VOCABULARY)
     edit(
         fay,
@@ -166,44 +143,16 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
         FORGIVING_DECODE,
     )
 
-    gus = quick(reference())
+    gus = quick(reference(ASSIGNMENT))
     cell = cell_by_id(gus, "train")
     cell.source = "import os\n\nos._exit(1)  # the kernel dies, as in a segfault\n" + cell.source
 
-    abe = quick(reference())
+    abe = quick(reference(ASSIGNMENT))
     cell = cell_by_id(abe, "vocab")
     cell.source = "import time\n\nwhile True:\n    time.sleep(1)\n" + cell.source
 
-    return {
-        "abe": abe,
-        "ada": ada,
-        "ben": ben,
-        "cai": release(),
-        "dan": dan,
-        "eve": eve,
-        "fay": fay,
-        "gus": gus,
-    }
-
-
-def render(submission) -> str:
-    if isinstance(submission, str):
-        return submission
-    cleaned = copy.deepcopy(submission)
-    for cell in cleaned.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nbformat.writes(cleaned) + "\n"
-
-
-def main() -> int:
-    for student, submission in students().items():
-        path = CLASS_DIR / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(submission))
-        print("wrote", path.relative_to(ROOT))
-    return 0
+    return dict(abe=abe, ada=ada, ben=ben, cai=cai, dan=dan, eve=eve, fay=fay, gus=gus)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    write(ASSIGNMENT, students())

@@ -21,17 +21,15 @@ the source notebook. Expected scores (``sample_class.toml``) come from grading i
 
 from __future__ import annotations
 
-import copy
-import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/files, for sample_class
+from sample_class import cell_by_id, edit, reference, write
+
 ASSIGNMENT = "a3_timeseries_forecasting"
-CLASS_DIR = Path(__file__).resolve().parent / "submitted"
-MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 NAMES = "UNITS, BATCH_SIZE, LEARNING_RATE, EPOCHS, PATIENCE, WEATHER_STRIDE = "
 SETTINGS = NAMES + "32, 64, 0.002, 8, 2, 2"
 #: Shorter training for the sample class: 6 epochs of weather, 2 of AAPL (whose forecast is
@@ -51,28 +49,8 @@ for name, model in models.items():
 """
 
 
-def cell_by_id(notebook, grade_id: str):
-    cells = notebook.cells
-    return next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def reference() -> nbformat.NotebookNode:
-    """The source notebook with its solutions as a student's answers (markers removed)."""
-    notebook = nbformat.read(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    for cell in notebook.cells:
-        cell.source = MARKER.sub("", cell.source)
-    return notebook
-
-
-def edit(notebook, grade_id: str, old: str, new: str) -> None:
-    cell = cell_by_id(notebook, grade_id)
-    if old not in cell.source:
-        raise SystemExit(f"cell '{grade_id}' no longer contains {old!r}: update this script")
-    cell.source = cell.source.replace(old, new)
-
-
 def trained(settings: str = QUICK) -> nbformat.NotebookNode:
-    notebook = reference()
+    notebook = reference(ASSIGNMENT)
     edit(notebook, "train", SETTINGS, settings)
     edit(notebook, "train", *AAPL_EPOCHS)
     return notebook
@@ -110,41 +88,13 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
     cell = cell_by_id(gus, "train")
     cell.source = 'raise RuntimeError("ran out of time before training")\n' + cell.source
 
-    hal = reference()
+    hal = reference(ASSIGNMENT)
     cell = cell_by_id(hal, "explore")
     wait_forever = "import time\n\nwhile True:\n    time.sleep(1)\n"
     cell.source = wait_forever + cell.source
 
-    return {
-        "ada": ada,
-        "ben": ben,
-        "cai": cai,
-        "dan": dan,
-        "eve": eve,
-        "fay": fay,
-        "gus": gus,
-        "hal": hal,
-    }
-
-
-def render(submission) -> str:
-    if isinstance(submission, str):
-        return submission
-    cleaned = copy.deepcopy(submission)
-    for cell in cleaned.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nbformat.writes(cleaned) + "\n"
-
-
-def main() -> int:
-    for student, submission in students().items():
-        path = CLASS_DIR / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(submission))
-        print("wrote", path.relative_to(ROOT))
-    return 0
+    return dict(ada=ada, ben=ben, cai=cai, dan=dan, eve=eve, fay=fay, gus=gus, hal=hal)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    write(ASSIGNMENT, students())
