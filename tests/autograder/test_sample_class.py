@@ -67,7 +67,8 @@ def test_every_submission_gets_its_expected_score(graded):
     out, output = graded
     grades = pd.read_csv(Results(out).grades_csv).set_index("student")
     assert grades["total"].to_dict() == CLASS.expected
-    assert set(grades["max"]) == {28}
+    assert set(grades["autograded_max"]) == {28}
+    assert set(grades["max"]) == {35}  # with the points graded by hand
     assert "graded 7, rejected 1, failed 0" in output
 
 

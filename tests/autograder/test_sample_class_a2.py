@@ -43,7 +43,8 @@ def test_every_submission_gets_its_expected_score(graded):
     out, output = graded
     grades = pd.read_csv(Results(out).grades_csv).set_index("student")
     assert grades["total"].to_dict() == CLASS.expected
-    assert set(grades["max"]) == {MAX_SCORE}
+    assert set(grades["autograded_max"]) == {MAX_SCORE}
+    assert set(grades["max"]) == {50}  # with the 11 points graded by hand
     assert "graded 8, rejected 0, failed 0" in output
 
 
