@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 # Two distributions: the student package (assignments/pyproject.toml, rnn-course-student)
 # and the grader (pyproject.toml, rnn-course), which requires the first. One pip call
 # installs both, so the grader's requirement is met by the local student package.
-$(VENV)/.installed: pyproject.toml assignments/pyproject.toml tools/install-bubblewrap.sh
+$(VENV)/.installed: pyproject.toml assignments/pyproject.toml tools/install-bubblewrap.sh tools/install-browser.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./assignments -e ".[dev]"
