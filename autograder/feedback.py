@@ -227,7 +227,7 @@ def learning_curves_figure(history: dict, curves: Curves) -> Figure | None:
         return None
     figure = Figure(figsize=(4.5 * len(metrics) + 2, 3.5), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    handles, marked = [], False
+    handles, marked, longest = [], False, 1
     for colour, (name, series) in zip(itertools.cycle(COLOURS), models.items(), strict=False):
         best = best_epoch(series)
         for axis, key in zip(axes, metrics, strict=True):
@@ -235,7 +235,16 @@ def learning_curves_figure(history: dict, curves: Curves) -> Figure | None:
                 values = series.get(prefix + key)
                 if isinstance(values, list) and values:
                     epochs = range(1, len(values) + 1)
-                    axis.plot(epochs, values, style, color=colour, label=f"{name} {prefix}{key}")
+                    longest = max(longest, len(values))
+                    # a marker per epoch: a history of one epoch is a point, not nothing
+                    axis.plot(
+                        epochs,
+                        values,
+                        style,
+                        marker=".",
+                        color=colour,
+                        label=f"{name} {prefix}{key}",
+                    )
             if best is not None:
                 axis.axvline(best, color=colour, linestyle=":", gid=BEST_EPOCH)
                 restored = series.get("val_" + key)
@@ -255,7 +264,8 @@ def learning_curves_figure(history: dict, curves: Curves) -> Figure | None:
     for axis, key in zip(axes, metrics, strict=True):
         axis.set_xlabel("epoch")
         axis.set_title(key)
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlim(0.5, longest + 0.5)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axis.grid(alpha=0.3)
     figure.legend(handles=handles, loc="outside right upper", fontsize=8)
     return figure

@@ -163,6 +163,15 @@ def test_curves_have_whole_epochs_and_mark_the_restored_best_epoch():
     assert feedback.best_epoch({"loss": [0.5, 0.4]}) is None
 
 
+def test_a_history_of_one_epoch_is_a_point_at_epoch_one():
+    one_epoch = {"lstm": {"loss": [2.2], "val_loss": [2.0]}}
+    figure = feedback.learning_curves_figure(one_epoch, Curves("history", ("loss",)))
+    figure.draw_without_rendering()
+    axis = figure.axes[0]
+    assert list(axis.get_xticks()[(axis.get_xticks() >= 0.5) & (axis.get_xticks() <= 1.5)]) == [1]
+    assert all(line.get_marker() not in (None, "None", "") for line in axis.get_lines())
+
+
 def test_the_legend_is_outside_the_panels():
     figure = feedback.learning_curves_figure(HISTORY, Curves("history", ("loss", "bits")))
     figure.draw_without_rendering()  # lays the figure out as savefig does
