@@ -269,9 +269,10 @@ def _verdict(
 
 
 def _stopped_in(cells: list[dict]) -> int | None:
-    """The cell a run was stopped in: started and never finished, or interrupted at the limit."""
+    """The cell a run was stopped in: started and never finished, interrupted at the limit,
+    or whose kernel died (killed for memory before the grader's own kill reached the driver)."""
     last = cells[-1] if cells else {}
-    if last.get("status") == "started" or last.get("ename") == "TimeoutError":
+    if last.get("status") == "started" or last.get("ename") in ("TimeoutError", "DeadKernelError"):
         return last.get("cell") if isinstance(last.get("cell"), int) else None
     return None
 

@@ -617,3 +617,17 @@ def test_a_grader_started_as_root_runs_the_notebook_as_an_unprivileged_user(tmp_
     owner = mine.stat().st_uid  # outside, as the host sees it
     assert owner != 0
     assert (owner, mine.stat().st_gid) == sandbox.sandbox_user()
+
+
+def test_a_kernel_killed_for_memory_is_stopped_in_its_cell():
+    """The kernel can die (killed by the memory cgroup) and the driver report it before the
+    grader's own kill: the run still names the cell."""
+    from autograder import run
+
+    cells = [
+        {"cell": 0, "status": "ok"},
+        {"cell": 1, "status": "started"},
+        {"cell": 1, "status": "error", "ename": "DeadKernelError", "evalue": "died"},
+    ]
+    assert run._stopped_in(cells) == 1
+    assert run._stopped_in(cells[:1]) is None
