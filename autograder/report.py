@@ -102,30 +102,31 @@ def load_record(results: Results, assignment_id: str) -> ClassRecord:
     A check may carry ``value`` and ``model``: the assignment's calibrated metric
     the check measured on that model (columns of missing values when none does).
     """
-    import json
-
     import pandas as pd
+
+    from autograder.record import recorded
 
     submissions, checks = [], []
     for path in grading_files(results, assignment_id):
-        outcome = json.loads(path.read_text("utf-8"))
-        run = outcome.get("run", {})
+        outcome = recorded(results, path.parent.parent.name, assignment_id)
+        if outcome is None:  # unreadable: the grader rewrites it on its next run
+            continue
         submissions.append(
             {
-                "student": outcome["student"],
-                "status": outcome["status"],
-                "score": outcome["score"],
-                "max_score": outcome["max_score"],
-                "seconds": outcome["seconds"],
-                "judge_seconds": outcome["judge_seconds"],
-                "run_status": run.get("status", ""),
-                "run_seconds": run.get("duration_s"),  # none: rejected before the run
-                "cause": run.get("message") or outcome["message"],
+                "student": outcome.student,
+                "status": outcome.status,
+                "score": outcome.score,
+                "max_score": outcome.max_score,
+                "seconds": outcome.seconds,
+                "judge_seconds": outcome.judge_seconds,
+                "run_status": outcome.run.get("status", ""),
+                "run_seconds": outcome.run.get("duration_s"),  # none: rejected before the run
+                "cause": outcome.run.get("message") or outcome.message,
             }
         )
         checks += [
-            {"student": outcome["student"], "status": outcome["status"], **check}
-            for check in outcome["checks"]
+            {"student": outcome.student, "status": outcome.status, **check.to_json()}
+            for check in outcome.checks
         ]
     columns = ["student", "status", "name", "title", "grade_cell", "max_points", "points"]
     checks_table = pd.DataFrame(checks).reindex(columns=[*columns, "value", "model"])
