@@ -245,8 +245,8 @@ print("encode, decode, make_windows: public checks passed")
 #
 # Then train one model of each kind on windows of `train_ids`, validating on `val_ids`:
 # compile with `keras.losses.SparseCategoricalCrossentropy(from_logits=True)` (leave
-# `jit_compile` at its default: on a CPU, XLA makes these recurrent layers slower, 35 s
-# against 21 s an epoch here), stop early on the validation loss and restore the best weights,
+# `jit_compile` at its default: on a CPU, XLA does not make these recurrent layers
+# faster), stop early on the validation loss and restore the best weights,
 # time the epochs with `EpochTimer()` and cap the training time with `TimeBudget(seconds)`
 # (both from the course's helpers). Keep the trained models in `models[cell_type]` and
 # `histories[cell_type] = {**history.history, "seconds_per_epoch": timer.mean}`.
