@@ -12,6 +12,7 @@ reports the scores a regrade changed (:mod:`autograder.history`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder import feedback, gradebook, history, record, sandbox
 from autograder.course import Course, Judged, Results
@@ -30,6 +32,9 @@ from autograder.runlog import RunLog
 from autograder.spec import Spec
 from autograder.submissions import Submission, SubmissionsError, find_submissions
 from autograder.task import GradingTask, Outcome
+
+if TYPE_CHECKING:  # nbgrader, imported where a run starts, not in every worker
+    from autograder.late import LatePolicy
 
 
 @dataclass
@@ -149,6 +154,22 @@ def pending(
     return todo, done
 
 
+@dataclass
+class ClassRequest:
+    """One assignment's class to grade in a run: its submissions and their time limits.
+
+    ``notebook_timeout_s`` replaces the assignment's time limit per notebook, and
+    ``student_timeouts`` replaces it again for the students it names. ``students``,
+    when given, are regraded whatever is recorded, and no one else is.
+    """
+
+    spec: Spec
+    submissions: Path
+    notebook_timeout_s: int | None = None
+    student_timeouts: dict[str, int] = field(default_factory=dict)
+    students: Sequence[str] = ()
+
+
 def run_batch(
     spec: Spec,
     course: Course,
@@ -166,58 +187,160 @@ def run_batch(
 ) -> BatchSummary:
     """Grade every submission of ``spec`` under ``submissions`` into ``results``.
 
-    ``notebook_timeout_s`` replaces the assignment's time limit per notebook, and
-    ``student_timeouts`` replaces it again for the students it names. ``students``,
-    when given, are regraded whatever is recorded, and no one else is.
+    The options are those of :class:`ClassRequest` and :func:`run_batches`.
+    """
+    request = ClassRequest(spec, submissions, notebook_timeout_s, student_timeouts or {}, students)
+    return run_batches(
+        course,
+        [request],
+        results,
+        jobs=jobs,
+        scheduler=scheduler,
+        force=force,
+        execute=execute,
+        progress=progress,
+    )[0]
+
+
+def run_batches(
+    course: Course,
+    requests: Sequence[ClassRequest],
+    results: Results,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    force: bool = False,
+    execute: bool = True,
+    progress: bool = True,
+) -> list[BatchSummary]:
+    """Grade the classes of ``requests`` into ``results`` with one pool of ``jobs`` workers.
+
+    The submissions of the classes take turns in the queue, so that no class waits
+    for another to finish and the workers stay busy to the end. Each class keeps its
+    own log and summary (returned in the order of ``requests``).
 
     Raises :class:`autograder.submissions.SubmissionsError` (or
-    :class:`autograder.course.CourseError`) before grading anything when the
-    folder or the course is not what grading needs.
+    :class:`autograder.course.CourseError`) before grading anything when a folder or
+    the course is not what grading needs.
     """
     from tqdm import tqdm
 
-    from assignments.data import cache_dir
-    from autograder import late
-
     started = time.perf_counter()
-    policy = late.policy(course)
-    release = course.release_notebook(spec)
-    source = course.source_notebook(spec)
+    found = [_find(request, results) for request in requests]
+    settings = [f"output {results.root}", f"jobs {jobs}"]
+    settings += [f"scheduler {scheduler}"] if scheduler else []
+    settings += [] if execute else ["without execution"]
+    settings += ["force"] if force else []
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    runs: list[_ClassRun] = []
+    try:
+        for request, submissions in zip(requests, found, strict=True):
+            runs.append(
+                _ClassRun.start(
+                    course,
+                    request,
+                    submissions,
+                    results,
+                    settings,
+                    force=force,
+                    execute=execute,
+                    threads=threads,
+                )
+            )
+        queues = [run.tasks for run in runs]
+        tasks = [task for turn in itertools.zip_longest(*queues) for task in turn if task]
+        run_of = {(run.spec.id, task.student): run for run in runs for task in run.tasks}
+        names = ", ".join(run.spec.id for run in runs)
+        bar = tqdm(total=len(tasks), desc=f"grading {names}", unit="sub", disable=not progress)
+        for task, outcome in _execute(tasks, jobs, scheduler):
+            run_of[task.spec.id, task.student].record(task, outcome, started)
+            bar.update()
+        bar.close()
+        for run in runs:
+            run.finish(started)
+    except BaseException as err:  # a killed or broken run: each log says where it stopped
+        for run in runs:
+            run.log.write(f"stopped  {type(err).__name__}: {err}")
+        raise
+    finally:
+        for run in runs:
+            run.log.close()
+    return [run.summary for run in runs]
+
+
+def _find(request: ClassRequest, results: Results) -> list[Submission]:
+    """The submissions of ``request``, after checking that every student it names has one."""
+    spec = request.spec
     found = find_submissions(
         spec.id,
-        submissions,
+        request.submissions,
         results.collected,
         max_bytes=spec.limits.max_submission_bytes,
     )
     names = {s.student for s in found}
-    for what, named in (("a time limit", student_timeouts or {}), ("a regrade", students)):
+    named_by = (("a time limit", request.student_timeouts), ("a regrade", request.students))
+    for what, named in named_by:
         if unknown := sorted(set(named) - names):
             raise SubmissionsError(
-                f"{what} names {', '.join(unknown)}, who has no submission in {submissions}"
+                f"{what} names {', '.join(unknown)}, who has no submission in {request.submissions}"
             )
-    data_dir = (
-        spec.plugin().student_view(cache_dir() / "student-view" / spec.id) if execute else None
-    )
-    gradebook.register_assignment(results, spec.id, source, policy.duedate(spec.id))
-    if students:
-        todo, done = [s for s in found if s.student in students], []
-    else:
-        todo, done = pending(spec, found, results, force)
-    settings = [f"submissions {submissions}", f"output {results.root}", f"jobs {jobs}"]
-    settings += [f"scheduler {scheduler}"] if scheduler else []
-    settings += [] if execute else ["without execution"]
-    settings += ["force"] if force else []
-    settings += [f"students {' '.join(students)}"] if students else []
-    log = RunLog.start(results, spec.id, ", ".join(settings))
-    summary = BatchSummary(skipped=[s.student for s in done], log=log.path)
-    try:
+    return found
+
+
+@dataclass
+class _ClassRun:
+    """One class in a grading run: its tasks, and where its outcomes are recorded."""
+
+    spec: Spec
+    results: Results
+    source: Path
+    policy: LatePolicy
+    log: RunLog
+    summary: BatchSummary
+    tasks: list[GradingTask]
+
+    @classmethod
+    def start(
+        cls,
+        course: Course,
+        request: ClassRequest,
+        found: list[Submission],
+        results: Results,
+        settings: list[str],
+        *,
+        force: bool,
+        execute: bool,
+        threads: int | None,
+    ) -> _ClassRun:
+        """Open the class's log, restore what is graded already and list what is not."""
+        from assignments.data import cache_dir
+        from autograder import late
+
+        spec = request.spec
+        policy = late.policy(course)
+        source = course.source_notebook(spec)
+        release = course.release_notebook(spec)
+        data_dir = (
+            spec.plugin().student_view(cache_dir() / "student-view" / spec.id) if execute else None
+        )
+        gradebook.register_assignment(results, spec.id, source, policy.duedate(spec.id))
+        if request.students:
+            todo, done = [s for s in found if s.student in request.students], []
+        else:
+            todo, done = pending(spec, found, results, force)
+        named = [f"students {' '.join(request.students)}"] if request.students else []
+        log = RunLog.start(
+            results, spec.id, ", ".join([f"submissions {request.submissions}", *settings, *named])
+        )
+        run = cls(spec, results, source, policy, log, BatchSummary(log=log.path), [])
+        run.summary.skipped = [s.student for s in done]
         restored = []
         for submission in done:  # the class-level files agree with the records, whatever happened
             outcome = record.recorded(results, submission.student, spec.id)
             restored.append(record.restore(results, outcome, source, policy))
             log.write(f"skipped  {outcome.student}: graded before, same files ({outcome.score:g})")
         record.write_grades_csv(results, restored)
-        tasks = [
+        run.tasks = [
             GradingTask(
                 spec=spec,
                 student=s.student,
@@ -227,33 +350,34 @@ def run_batch(
                 work=results.work(spec.id, s.student),
                 execute=execute,
                 data_dir=data_dir,
-                notebook_timeout_s=(student_timeouts or {}).get(s.student, notebook_timeout_s),
+                notebook_timeout_s=request.student_timeouts.get(
+                    s.student, request.notebook_timeout_s
+                ),
                 problem=s.problem,
-                threads=max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None,
+                threads=threads,
                 timestamp=_timestamp(s, log),
             )
             for s in todo
         ]
-        bar = tqdm(total=len(tasks), desc=f"grading {spec.id}", unit="sub", disable=not progress)
-        for task, outcome in _execute(tasks, jobs, scheduler):
-            change = record.record(results, outcome, source, policy)
-            shutil.rmtree(task.work, ignore_errors=True)
-            getattr(summary, outcome.status).append(task.student)
-            log.outcome(outcome)
-            if change:
-                summary.changes.append(change)
-            bar.update()
-        bar.close()
-        if summary.changes:
-            log.write(f"scores this run changed:\n{history.table(summary.changes)}")
-        summary.seconds = time.perf_counter() - started
-        log.write(summary.report())
-    except BaseException as err:  # a killed or broken run: its log says where it stopped
-        log.write(f"stopped  {type(err).__name__}: {err}")
-        raise
-    finally:
-        log.close()
-    return summary
+        return run
+
+    def record(self, task: GradingTask, outcome: Outcome, started: float) -> None:
+        """Record one outcome: its files, the gradebook, the log and the summary."""
+        change = record.record(self.results, outcome, self.source, self.policy)
+        shutil.rmtree(task.work, ignore_errors=True)
+        getattr(self.summary, outcome.status).append(task.student)
+        self.log.outcome(outcome)
+        if change:
+            self.summary.changes.append(change)
+        self.summary.seconds = time.perf_counter() - started
+
+    def finish(self, started: float) -> None:
+        """Log the scores that changed and the totals (the class's time: to its last outcome)."""
+        if self.summary.changes:
+            self.log.write(f"scores this run changed:\n{history.table(self.summary.changes)}")
+        if not self.tasks:
+            self.summary.seconds = time.perf_counter() - started
+        self.log.write(self.summary.report())
 
 
 def _timestamp(submission: Submission, log: RunLog) -> str | None:
@@ -307,7 +431,7 @@ def _execute_dask(
     try:
         with Client(cluster or scheduler) as client:
             futures = {
-                client.submit(grade_submission, task, pure=False, key=f"grade-{task.student}"): task
+                client.submit(grade_submission, task, pure=False, key=_key(task)): task
                 for task in tasks
             }
             for future in dask_completed(futures):
@@ -315,6 +439,11 @@ def _execute_dask(
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _key(task: GradingTask) -> str:
+    """The task's name on a Dask cluster (unique in a run of several classes)."""
+    return f"grade-{task.spec.id}-{task.student}"
 
 
 def _result_or_failure(task: GradingTask, future) -> Outcome:

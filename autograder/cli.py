@@ -14,6 +14,8 @@ from pathlib import Path
 
 from autograder import report
 
+#: How many submissions the demo grades at a time (one pool for every sample class).
+DEMO_JOBS = 2
 #: The sample classes the demo grades: ``<course>/tests/files/<id>/``, each with this file.
 SAMPLE_CLASS_FILE = "sample_class.toml"
 
@@ -273,15 +275,20 @@ def grade_assignment(args) -> int:
         students=args.student,
         progress=not args.no_progress,
     )
-    print_grades(results, spec.id)
+    print_summary(results, spec.id, summary)
+    return 1 if summary.failed else 0
+
+
+def print_summary(results, assignment_id: str, summary) -> None:
+    """What a grading run of one class did: the grade table, changed scores, totals, paths."""
+    print_grades(results, assignment_id)
     if summary.changes:
         from autograder import history
 
         print(f"scores this run changed:\n{history.table(summary.changes)}")
     print(summary.report())
-    print_paths(results, spec.id)
+    print_paths(results, assignment_id)
     print(f"log:       {summary.log}")
-    return 1 if summary.failed else 0
 
 
 def merge_feedback(args) -> int:
@@ -372,29 +379,42 @@ def build_gradescope(args) -> int:
 
 
 def run_demo(args) -> int:
-    """Verify the data, release every assignment, grade each sample class into ``demo/``
-    and write its class report."""
+    """Verify the data, release every assignment, grade the sample classes into ``demo/``
+    (one pool for all of them) and write each class's report."""
+    from autograder import batch
+    from autograder.course import Results
+
     course = course_of(args)
     print("== data: checking the course data sets")
     status = data_verify(args)
     print("\n== release: generating the student notebooks")
     status |= release_assignments(argparse.Namespace(assignments=[], course=args.course))
-    parser, out = build_parser(), str(course.root / "demo")
+    results = Results(course.root / "demo")
+    print(f"\n== grade: the sample classes, {DEMO_JOBS} submissions at a time (reruns resume)")
+    requests = []
     for assignment_id in course.assignment_ids():
         sample = course.root / "tests" / "files" / assignment_id
         if not (sample / SAMPLE_CLASS_FILE).is_file():
             continue
         with open(sample / SAMPLE_CLASS_FILE, "rb") as handle:
             settings = tomllib.load(handle)
-        print(f"\n== grade: the sample class of {assignment_id} ({sample / 'submitted'})")
-        print(f"   ({settings['description']}; reruns resume)")
-        grade = [*course_argv(args), "grade", assignment_id, str(sample / "submitted")]
-        grade += ["--out", out, "--jobs", "2", "--timeout", str(settings["notebook_timeout_s"])]
-        for student, seconds in settings.get("student_timeouts", {}).items():
-            grade.append(f"--student-timeout={student}={seconds}")
-        status |= grade_assignment(parser.parse_args(grade))
-        print(f"\n== report: the class report of {assignment_id}")
-        reporting = [*course_argv(args), "report", assignment_id, "--out", out]
+        print(f"   {assignment_id}: {sample / 'submitted'} ({settings['description']})")
+        requests.append(
+            batch.ClassRequest(
+                course.spec(assignment_id),
+                (sample / "submitted").resolve(),
+                notebook_timeout_s=settings["notebook_timeout_s"],
+                student_timeouts=dict(settings.get("student_timeouts", {})),
+            )
+        )
+    summaries = batch.run_batches(course, requests, results, jobs=DEMO_JOBS)
+    parser = build_parser()
+    for request, summary in zip(requests, summaries, strict=True):
+        print(f"\n== graded: the sample class of {request.spec.id}")
+        print_summary(results, request.spec.id, summary)
+        status |= 1 if summary.failed else 0
+        print(f"\n== report: the class report of {request.spec.id}")
+        reporting = [*course_argv(args), "report", request.spec.id, "--out", str(results.root)]
         status |= report.run_report(parser.parse_args(reporting))
     return status
 

@@ -83,25 +83,28 @@ def test_a_model_without_recurrence_is_not_graded_on_the_held_out_text(graded):
 
 
 def test_broken_samplers_lose_the_sampler_checks(graded):
+    """eve and fay train like ben: what they lose beyond his losses is their sampler's doing."""
     out, _ = graded
-    ada = CLASS.lost(out, "ada")
-    assert CLASS.lost(out, "eve") - ada == {"test_sampler_greedy", "test_sampler_temperature"}
+    ben = CLASS.lost(out, "ben")
+    assert CLASS.lost(out, "eve") - ben == {"test_sampler_greedy", "test_sampler_temperature"}
     assert (
         "divide the logits by the temperature"
         in CLASS.checks(out, "eve")["test_sampler_temperature"]["message"]
     )
-    # ids 1..V: the probes see ids outside [0, V); the exported samples rarely do (id V is
-    # drawn only where the model picks the last character of the vocabulary, 'z')
-    assert CLASS.lost(out, "fay") - ada == {
+    # ids 1..V: the probes see ids outside [0, V), and so does the samples file, where the
+    # barely trained model draws the last character of the vocabulary (id V) now and then
+    assert CLASS.lost(out, "fay") - ben == {
         "test_sampler_greedy",
         "test_sampler_temperature",
         "test_sampler_large_logits",
+        "test_samples_file",
     }
     assert "ids outside [0, 8)" in CLASS.checks(out, "fay")["test_sampler_temperature"]["message"]
     assert (
         "id i must stand for logits[i]"
         in CLASS.checks(out, "fay")["test_sampler_large_logits"]["message"]
     )
+    assert "outside the vocabulary" in CLASS.checks(out, "fay")["test_samples_file"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -150,14 +150,25 @@ def test_commands_outside_a_course_folder_say_so(tmp_path):
 
 
 def test_the_demo_grades_each_sample_class_and_reports_it(tmp_path):
-    """`rnn-course demo` on a course whose sample class has a student with a limit of
-    their own: the release, the grading (the limit applied) and the class report."""
+    """`rnn-course demo` on a course of two assignments, each with a sample class, one
+    with a student who has a limit of their own: the release, the grading of both classes
+    in one run (the limit applied, a log each) and each class report."""
     root = tmp_path / "course"
     shutil.copytree(TOY_COURSE, root)
+    second = "toy_sum_again"  # the toy assignment under a second id
+    shutil.copytree(root / "source" / ID, root / "source" / second)
+    shutil.copytree(root / "plugins" / ID, root / "plugins" / second)
+    spec_file = root / "plugins" / second / "spec.toml"
+    spec_file.write_text(spec_file.read_text().replace(f'id = "{ID}"', f'id = "{second}"'))
+    classes = {ID: ("alice", "carol"), second: ("bob",)}
+    for assignment, students in classes.items():
+        sample = root / "tests" / "files" / assignment
+        for student in students:
+            (sample / "submitted" / student / assignment).mkdir(parents=True)
+            nbformat.write(
+                solved(root), sample / "submitted" / student / assignment / f"{ID}.ipynb"
+            )
     sample = root / "tests" / "files" / ID
-    for student, notebook in (("alice", solved(root)), ("carol", solved(root))):
-        (sample / "submitted" / student / ID).mkdir(parents=True)
-        nbformat.write(notebook, sample / "submitted" / student / ID / f"{ID}.ipynb")
     never_ends = nbformat.read(sample / "submitted" / "carol" / ID / f"{ID}.ipynb", as_version=4)
     never_ends.cells.insert(
         1, nbformat.v4.new_code_cell("import time\nwhile True:\n    time.sleep(1)")
@@ -167,16 +178,24 @@ def test_the_demo_grades_each_sample_class_and_reports_it(tmp_path):
         'description = "two students"\nnotebook_timeout_s = 300\n\n'
         "[student_timeouts]\ncarol = 5\n\n[expected]\nalice = 4\ncarol = 0\n"
     )
+    (root / "tests" / "files" / second / "sample_class.toml").write_text(
+        'description = "one student"\nnotebook_timeout_s = 300\n\n[expected]\nbob = 4\n'
+    )
     process = subprocess.run(
         [sys.executable, "-m", "autograder", "--course", str(root), "demo"],
         capture_output=True,
         text=True,
     )
     assert process.returncode == 0, process.stdout + process.stderr
-    assert "== report: the class report of toy_sum" in process.stdout
     results = Results(root / "demo")
     assert outcome(results, "alice")["score"] == 4
     carol = outcome(results, "carol")
     assert carol["run"]["status"] == "timeout" and "stopped after 5 s" in carol["message"]
-    page = (root / "demo" / "reports" / ID / "report.html").read_text()
-    assert "alice" in page and "carol" in page
+    bob = json.loads(results.grading_file("bob", second).read_text())
+    assert bob["score"] == 4
+    for assignment, students in classes.items():
+        assert f"== report: the class report of {assignment}" in process.stdout
+        (log,) = results.logs.glob(f"{assignment}-*.log")
+        assert f"graded {len(students)}, rejected 0, failed 0" in log.read_text()
+        page = (root / "demo" / "reports" / assignment / "report.html").read_text()
+        assert all(student in page for student in students)

@@ -9,8 +9,8 @@ again after editing the source notebook.
 
 | student | what the submission is | expected |
 |---|---|---|
-| ada | the reference solution, trained for 3 epochs | full marks |
-| ben | weak but honest: 1 epoch on 500 reviews, tiny vocabulary | build + export, no accuracy |
+| ada | the reference solution, trained for 2 epochs | full marks |
+| ben | weak but honest: 1 epoch on 500 reviews, tiny vocabulary, no XLA | build + export, no accuracy |
 | cai | the release notebook, unmodified | nothing |
 | dan | the reference, but the training cell raises | only ``build_model`` |
 | eve | waits forever in the first cell of work | time limit |
@@ -65,7 +65,7 @@ def quick(notebook):
         notebook,
         "train",
         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 8, 2",
-        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 2, 1",
     )
     return notebook
 
@@ -78,9 +78,10 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
     edit(
         ben,
         "train",
-        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 3, 1",
+        "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 2, 1",
         "BATCH_SIZE, EPOCHS, PATIENCE = 32, 32, 128, 1, 1",
     )
+    edit(ben, "train", "jit_compile=True", "jit_compile=False")  # a compile costs more than it saves
     edit(
         ben,
         "train",

@@ -9,7 +9,7 @@ the source notebook. Expected scores (``sample_class.toml``) come from grading i
 
 | student | what the submission is | expected |
 |---|---|---|
-| ada | the reference solution, trained a little less | full marks |
+| ada | the reference solution, trained less (larger batches, 6 epochs) | full marks |
 | ben | weak but honest: barely trained | functions, export, models, AAPL; weather partly |
 | cai | the reference, but the scaler is fitted on the whole series | all but the scaler probe |
 | dan | rows shuffled before the split (so the windows mix days at random) | no weather |
@@ -32,10 +32,11 @@ from sample_class import cell_by_id, edit, reference, write
 ASSIGNMENT = "a3_timeseries_forecasting"
 NAMES = "UNITS, BATCH_SIZE, LEARNING_RATE, EPOCHS, PATIENCE, WEATHER_STRIDE = "
 SETTINGS = NAMES + "32, 64, 0.002, 8, 2, 2"
-#: Shorter training for the sample class: 6 epochs of weather, 2 of AAPL (whose forecast is
-#: near the last close however long it trains).
-QUICK = NAMES + "32, 64, 0.002, 6, 2, 2"
-AAPL_EPOCHS = ("epochs=EPOCHS,", 'epochs=EPOCHS if series == "weather" else 2,')
+#: Shorter training for the sample class: 6 epochs of weather in batches of 256 (a higher
+#: learning rate for the larger batch), at most 2 of AAPL (whose forecast is near the last
+#: close however long it trains).
+QUICK = NAMES + "32, 256, 0.008, 6, 2, 2"
+AAPL_EPOCHS = ("epochs=EPOCHS,", 'epochs=EPOCHS if series == "weather" else min(EPOCHS, 2),')
 #: Barely trained: one epoch on a window every 12 hours.
 WEAK = NAMES + "32, 64, 0.002, 1, 1, 12"
 
