@@ -64,8 +64,12 @@ def test_weak_submission_loses_the_weather_target(graded):
 
 
 def test_leaky_scaler_loses_exactly_the_scaler_check(graded):
+    """cai trains like ben: what she loses beyond his losses is the leak's doing."""
     out, _ = graded
-    assert CLASS.lost(out, "cai") == {"test_scaler_fitted_on_training_part"}
+    assert CLASS.lost(out, "cai") - CLASS.lost(out, "ben") == {
+        "test_scaler_fitted_on_training_part"
+    }
+    assert CLASS.lost(out, "ben") <= CLASS.lost(out, "cai")
     message = CLASS.checks(out, "cai")["test_scaler_fitted_on_training_part"]["message"]
     assert "must be those of the training part" in message and "leak" in message
 

@@ -11,7 +11,7 @@ the source notebook. Expected scores (``sample_class.toml``) come from grading i
 |---|---|---|
 | ada | the reference solution, trained less (larger batches, 6 epochs) | full marks |
 | ben | weak but honest: barely trained | functions, export, models, AAPL; weather partly |
-| cai | the reference, but the scaler is fitted on the whole series | all but the scaler probe |
+| cai | ben, but the scaler is fitted on the whole series | ben less the scaler probe |
 | dan | rows shuffled before the split (so the windows mix days at random) | no weather |
 | eve | models whose forecast is the last value (output layer zeroed) | no forecast point |
 | fay | weather models with one output instead of 24 | no weather, shapes fail |
@@ -62,7 +62,7 @@ def students() -> dict[str, nbformat.NotebookNode | str]:
 
     ben = trained(WEAK)
 
-    cai = trained()
+    cai = trained(WEAK)
     edit(
         cai,
         "split_and_scale",
