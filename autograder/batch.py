@@ -4,10 +4,11 @@ Submissions are read in nbgrader's layout, ``SUBMISSIONS/<student>/<id>/``, or
 as a folder of zips (``<student>.zip`` or ``<student>_<anything>.zip``, holding
 the files of the submission, optionally under one top folder). Each one is
 graded by :func:`grade_submission` in a worker: a local process pool by
-default, or a Dask distributed cluster. The parent records each outcome as it
-arrives; a rerun grades only submissions that are new or whose files changed,
-or the students it names. Each run writes its log (:mod:`autograder.runlog`) and
-reports the scores a regrade changed (:mod:`autograder.history`).
+default, or a Dask distributed cluster; several classes can share one pool
+(:func:`run_batches`). The parent records each outcome as it arrives; a rerun
+grades only submissions that are new or whose files changed, or the students it
+names. Each run writes its log (:mod:`autograder.runlog`) and reports the scores
+a regrade changed (:mod:`autograder.history`).
 """
 
 from __future__ import annotations
