@@ -97,6 +97,21 @@ def measured(record_property):
     return record
 
 
+@pytest.fixture
+def withhold(record_property):
+    """``withhold(reason)``: if this check passes, its points wait for the instructor's review.
+
+    For a metric the model may not have earned honestly (see
+    :class:`autograder.validity.Contamination`): the student's page says why, the
+    log and the class report list it, and ``rnn-course review`` releases the points.
+    """
+
+    def hold(reason: str) -> None:
+        record_property("review", reason)
+
+    return hold
+
+
 @pytest.fixture(scope="session")
 def run_result(judged) -> dict:
     path = judged.run_json

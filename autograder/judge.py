@@ -56,6 +56,10 @@ class CheckResult:
     # what the check measured (``measured(text, value, model)``), for the class report
     value: float | None = None
     model: str | None = None
+    # points earned but withheld until the instructor reviews the model (``review`` says why);
+    # a released review turns them into ``points`` (:mod:`autograder.review`)
+    withheld: float = 0.0
+    review: str = ""
 
     @property
     def passed(self) -> bool:
@@ -103,7 +107,13 @@ class _Collector:
         if report.when == "teardown" and name in self.results:
             self._report("result", self.results[name].to_json())
         cause = ""
-        if report.when == "call" and report.passed:
+        withheld = 0.0
+        if report.when == "call" and report.passed and check.get("review"):
+            withheld, points = float(check["points"]), 0.0
+            message = f"withheld for the instructor's review: {check['review']}. " + check.get(
+                "measured", ""
+            )
+        elif report.when == "call" and report.passed:
             points, message = float(check["points"]), check.get("measured", "")
         elif report.failed:
             points, message = 0.0, getattr(report, "student_message", "") or "check failed"
@@ -124,6 +134,8 @@ class _Collector:
             cause=cause,
             value=check.get("value"),
             model=check.get("model"),
+            withheld=withheld,
+            review=check.get("review", "") if withheld else "",
         )
 
     def pytest_collectreport(self, report):

@@ -40,6 +40,10 @@ class ReferenceResult:
     value: float
     epochs: int
     seconds_per_epoch: float
+    # the same metric with the recurrence removed (:func:`autograder.validity.recurrence_removed`)
+    ablated: float | None = None
+    # the same metric on comparable data the reference never trained on, by control name
+    controls: dict[str, float] | None = None
 
 
 class Plugin:
@@ -112,6 +116,16 @@ class Plugin:
             with open(partial, "wb") as handle:
                 np.savez(handle, **arrays)
             partial.replace(path)
+
+    def controls(self) -> dict[str, Any]:
+        """Comparable data that an honest notebook never trains on either, by a name the
+        student understands ("your validation stretch"); the hidden checks score each model
+        on it too (:class:`autograder.validity.Contamination`). Built once per process."""
+        return {}
+
+    def hidden_passages(self) -> list[str]:
+        """The hidden data as text, for the scan of submitted sources (none by default)."""
+        return []
 
     def reference_run(self, seed: int) -> dict[str, ReferenceResult]:
         """Train the reference solution with ``seed``; its metric per model, as the judge scores."""
