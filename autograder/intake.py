@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.late import TIMESTAMP_FILE
 from autograder.spec import Spec
 from autograder.submissions import submitted_files
 
@@ -67,9 +68,10 @@ def intake(
 ) -> Intake:
     """Copy ``submission`` into ``scratch`` with its notebook checked and restored.
 
-    When the notebook is to be executed, the models it ships are not copied: only
-    what this run writes is graded (a model trained elsewhere, even on the hidden
-    items of a public data set, never counts).
+    Only the files the spec lets in are copied (:func:`entering`): when the notebook
+    is to be executed, the models it ships are not copied (only what this run writes
+    is graded: a model trained elsewhere, even on the hidden items of a public data
+    set, never counts), and no other file enters beyond the spec's small allowance.
     """
     notes: list[str] = []
     found = find_notebook(submission, spec, release_notebook, notes)
@@ -78,15 +80,8 @@ def intake(
     release = nbformat.read(release_notebook, as_version=4)
     notes += repaired
     notes += restore_cells(notebook, release)
-    shipped = copy_submission(
-        submission, scratch, skip=found, leave_out=shipped_models(spec) if execute else None
-    )
-    if shipped:
-        notes.append(
-            f"ignored {len(shipped)} model file(s) the submission shipped "
-            f"({', '.join(shipped[:4])}{', ...' if len(shipped) > 4 else ''}): grading runs "
-            "your notebook and grades only the files it writes"
-        )
+    left_out = copy_submission(submission, scratch, skip=found, keep=entering(spec, execute))
+    notes += left_out_notes(left_out, spec)
     target = scratch / spec.notebook
     nbformat.write(notebook, target)
     return Intake(target, notes)
@@ -433,37 +428,85 @@ def _copy_cell(cell, cell_id):
     return copy
 
 
-def shipped_models(spec: Spec):
-    """Whether a submitted file (relative path) is a model or an artifact this run must write."""
+def is_model(relative: Path, spec: Spec) -> bool:
+    """Whether a submitted file is a model or an artifact the run must write itself."""
     folders = {
         Path(path).parts[0] for path in spec.artifact_paths.values() if len(Path(path).parts) > 1
     }
-    declared = set(spec.artifact_paths.values())
+    return (
+        relative.as_posix() in spec.artifact_paths.values()
+        or relative.parts[0] in folders
+        or relative.name.lower().endswith(MODEL_SUFFIXES)
+    )
 
-    def is_model(relative: Path) -> bool:
-        return (
-            relative.as_posix() in declared
-            or relative.parts[0] in folders
-            or relative.name.lower().endswith(MODEL_SUFFIXES)
+
+def entering(spec: Spec, execute: bool):
+    """``keep(relative, size)``: '' when the submitted file enters the run, else why not.
+
+    Executed: the files the spec's allowance matches, up to its total size, never a
+    model. Not executed: the declared artifacts too (they are what is graded).
+    """
+    allowance = spec.allowance
+    budget = [allowance.max_kb * 1024]
+
+    def keep(relative: Path, size: int) -> str:
+        if not execute and relative.as_posix() in spec.artifact_paths.values():
+            return ""
+        if execute and is_model(relative, spec):
+            return "model"
+        if not any(relative.match(pattern) for pattern in allowance.patterns):
+            return "undeclared"
+        if size > budget[0]:
+            return "over the allowance"
+        budget[0] -= size
+        return ""
+
+    return keep
+
+
+def left_out_notes(left_out: dict[str, list[str]], spec: Spec) -> list[str]:
+    """The feedback's lines on the submitted files that did not enter the run."""
+
+    def names(paths: list[str]) -> str:
+        return ", ".join(paths[:4]) + (", ..." if len(paths) > 4 else "")
+
+    notes = []
+    if models := left_out.get("model"):
+        notes.append(
+            f"ignored {len(models)} model file(s) the submission shipped ({names(models)}): "
+            "grading runs your notebook and grades only the files it writes"
         )
+    others = left_out.get("undeclared", []) + left_out.get("over the allowance", [])
+    others = sorted(path for path in others if path != TIMESTAMP_FILE)  # nbgrader's, read by batch
+    if others:
+        allowed = spec.allowance
+        extra = (
+            f" (and {', '.join(allowed.patterns)} files up to {allowed.max_kb} KB in all)"
+            if allowed.patterns and allowed.max_kb
+            else ""
+        )
+        notes.append(
+            f"left out {len(others)} submitted file(s) ({names(others)}): only the notebook"
+            f"{extra} enters the grading run; get data from the course's loaders"
+        )
+    return notes
 
-    return is_model
 
-
-def copy_submission(submission: Path, scratch: Path, skip: Path, leave_out=None) -> list[str]:
+def copy_submission(submission: Path, scratch: Path, skip: Path, keep) -> dict[str, list[str]]:
     """Copy the submitted regular files (not symlinks, not the notebook) into ``scratch``.
 
-    Files for which ``leave_out(relative_path)`` is true are not copied; their names are
-    returned.
+    ``keep(relative_path, size)`` says why a file stays out ('' to copy it); the
+    files left out are returned by that reason, in path order.
     """
     scratch.mkdir(parents=True, exist_ok=True)
-    left_out = []
-    for path in submitted_files(submission):
+    left_out: dict[str, list[str]] = {}
+    for path in sorted(submitted_files(submission)):
         if path == skip:
             continue
         relative = path.relative_to(submission)
-        if leave_out is not None and leave_out(relative):
-            left_out.append(relative.as_posix())
+        why = keep(relative, path.stat().st_size)
+        if why:
+            left_out.setdefault(why, []).append(relative.as_posix())
             continue
         target = scratch / relative
         target.parent.mkdir(parents=True, exist_ok=True)

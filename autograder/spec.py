@@ -106,6 +106,26 @@ class Calibration:
     models: tuple[str, ...]
     better: str = "higher"
     margin: float = 0.0
+    # validity: the loss of quality required without the recurrence is this share of the
+    # reference's smallest loss over seeds (``min_ablation_loss_<model>``), and a model is
+    # flagged when the hidden data beats the controls by more than the reference's largest
+    # gap plus ``contamination_slack`` (``contamination_margin_<model>``)
+    ablation_share: float = 0.25
+    contamination_slack: float = 0.0
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """Which submitted files besides the notebook enter the grading run.
+
+    Files matching ``patterns`` (globs on the path inside the submission), up to
+    ``max_kb`` in all; without execution, the declared artifacts too. Everything
+    else stays out of the sandbox and is listed in the feedback: a notebook cannot
+    bring a copy of the hidden data in under an innocent name.
+    """
+
+    patterns: tuple[str, ...] = ()
+    max_kb: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,7 @@ class Spec:
     curves: Curves | None = None
     release_ignore: tuple[str, ...] = ()
     calibration: Calibration | None = None
+    allowance: Allowance = Allowance()
 
     @property
     def artifact_paths(self) -> dict[str, str]:
@@ -187,9 +208,15 @@ def load_folder(folder: Path) -> Spec:
                 models=tuple(calibration["models"]),
                 better=calibration.get("better", "higher"),
                 margin=float(calibration.get("margin", 0.0)),
+                ablation_share=float(calibration.get("ablation_share", 0.25)),
+                contamination_slack=float(calibration.get("contamination_slack", 0.0)),
             )
             if calibration
             else None,
+            allowance=Allowance(
+                patterns=tuple(raw.get("intake", {}).get("allow", ())),
+                max_kb=int(raw.get("intake", {}).get("allow_kb", 0)),
+            ),
         )
     except (KeyError, TypeError) as err:
         raise SpecError(f"{path}: missing or malformed entry {err}") from err

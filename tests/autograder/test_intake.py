@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import intake
-from autograder.spec import Limits, Spec
+from autograder.spec import Allowance, Artifact, Limits, Spec
 
 
 def cell(source, cell_type="code", **meta):
@@ -171,6 +171,7 @@ def test_no_notebook(course):
 
 def test_only_regular_files_are_copied(course, tmp_path):
     spec, release, submission, scratch = course
+    spec = dataclasses.replace(spec, artifacts=(Artifact("lstm", "models/lstm.keras", "keras"),))
     nbformat.write(student_notebook(), submission / "toy.ipynb")
     (submission / "models").mkdir()
     (submission / "models" / "lstm.keras").write_bytes(b"zip")
@@ -180,6 +181,42 @@ def test_only_regular_files_are_copied(course, tmp_path):
     intake.intake(submission, spec, release, scratch, execute=False)
     copied = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
     assert copied == ["models", "models/lstm.keras", "toy.ipynb"]
+
+
+def test_undeclared_files_stay_out_of_the_run(course):
+    """Hidden data shipped under an innocent name never reaches the sandbox; the note says so."""
+    spec, release, submission, scratch = course
+    nbformat.write(student_notebook(), submission / "toy.ipynb")
+    (submission / "data").mkdir()
+    (submission / "data" / "stopwords.txt").write_text("the end of the corpus " * 1000)
+    (submission / "helper.py").write_text("X = 1\n")
+    (submission / "timestamp.txt").write_text("2025-03-01 10:00:00")
+    (submission / "models").mkdir()
+    (submission / "models" / "lstm.keras").write_bytes(b"zip")
+    result = intake.intake(submission, spec, release, scratch, execute=True)
+    assert sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*")) == ["toy.ipynb"]
+    assert any(
+        "ignored 1 model file(s) the submission shipped (models/lstm.keras)" in note
+        for note in result.notes
+    )
+    left_out = [note for note in result.notes if note.startswith("left out")]
+    assert left_out == [
+        "left out 2 submitted file(s) (data/stopwords.txt, helper.py): only the notebook enters "
+        "the grading run; get data from the course's loaders"
+    ]
+
+
+def test_the_spec_allowance_lets_small_files_in(course):
+    spec, release, submission, scratch = course
+    spec = dataclasses.replace(spec, allowance=Allowance(patterns=("*.py",), max_kb=1))
+    nbformat.write(student_notebook(), submission / "toy.ipynb")
+    (submission / "a_helper.py").write_text("X = 1\n")
+    (submission / "b_big.py").write_text("#" * 2000)
+    (submission / "c.csv").write_text("1,2\n")
+    result = intake.intake(submission, spec, release, scratch, execute=True)
+    assert sorted(p.name for p in scratch.iterdir()) == ["a_helper.py", "toy.ipynb"]
+    assert "(b_big.py, c.csv)" in result.notes[-1]
+    assert "(and *.py files up to 1 KB in all)" in result.notes[-1]
 
 
 def test_a_notebook_saved_as_nbformat_4_0_without_ids_is_read(course):
