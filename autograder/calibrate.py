@@ -9,6 +9,15 @@ on hidden data as the judge scores) and to score the trivial baselines
 - ``<metric>_<model>``: the worst seed, less the margin (or plus it, when lower is better);
 - ``<metric>_basic_<model>``: halfway between the best trivial baseline and that target.
 
+and, where the reference run measured them (the plugin fills
+:attr:`~autograder.plugin.ReferenceResult.ablated` and ``controls``):
+
+- ``min_ablation_loss_<model>``: the loss of quality without the recurrence that a
+  model must show, ``ablation_share`` of the reference's smallest loss over seeds
+  (a model that does not need its recurrence loses nothing);
+- ``contamination_margin_<model>``: how much better than the best control the hidden
+  data may score, the reference's largest gap over seeds plus ``contamination_slack``.
+
 Every baseline must fail the basic tier, or the calibration stops with an error.
 The result is written beside the spec as ``calibration.json`` (read by the spec)
 and ``calibration.md`` (the table, committed).
@@ -51,6 +60,38 @@ def thresholds(
             )
         result[f"{calibration.metric}_{model}"] = target
         result[f"{calibration.metric}_basic_{model}"] = basic
+        result.update(
+            validity_thresholds(calibration, model, [r for r in runs if r["model"] == model])
+        )
+    return result
+
+
+def ablation_loss(run: dict, higher: bool) -> float:
+    """How much worse a run's model is without its recurrence."""
+    return run["value"] - run["ablated"] if higher else run["ablated"] - run["value"]
+
+
+def contamination_gap(run: dict, higher: bool) -> float:
+    """How much better a run's model scores on the hidden data than on its best control."""
+    best = (max if higher else min)(run["controls"].values())
+    return run["value"] - best if higher else best - run["value"]
+
+
+def validity_thresholds(calibration: Calibration, model: str, runs: list[dict]) -> dict:
+    """The ablation and contamination thresholds of ``model`` (none if unmeasured)."""
+    higher = calibration.better == "higher"
+    result = {}
+    if runs and all(run.get("ablated") is not None for run in runs):
+        smallest = min(ablation_loss(run, higher) for run in runs)
+        if smallest <= 0:
+            raise CalibrationError(
+                f"{model}: the reference loses nothing without its recurrence ({smallest:.3f})"
+            )
+        result[f"min_ablation_loss_{model}"] = round(calibration.ablation_share * smallest, 3)
+    if runs and all(run.get("controls") for run in runs):
+        largest = max(contamination_gap(run, higher) for run in runs)
+        margin = max(largest, 0.0) + calibration.contamination_slack
+        result[f"contamination_margin_{model}"] = round(margin, 3)
     return result
 
 
@@ -109,6 +150,44 @@ def table(spec: Spec, result: dict) -> str:
             f"| {result['thresholds'][f'{metric}_{model}']:.3f} "
             f"| {result['thresholds'][f'{metric}_basic_{model}']:.3f} |"
         )
+    lines += validity_table(spec, result)
     lines += ["", f"| baseline | {metric} |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in result["baselines"].items()]
     return "\n".join(lines) + "\n"
+
+
+def validity_table(spec: Spec, result: dict) -> list[str]:
+    """The ablation and contamination margins per model, as measured (Markdown lines)."""
+    higher = result["better"] == "higher"
+    calibration = spec.calibration
+    thresholds, slack = result["thresholds"], calibration.contamination_slack
+    rows = []
+    for model in calibration.models:
+        runs = [run for run in result["runs"] if run["model"] == model]
+        if f"min_ablation_loss_{model}" not in thresholds:
+            continue
+        losses = [ablation_loss(run, higher) for run in runs]
+        gaps = [contamination_gap(run, higher) for run in runs if run.get("controls")]
+        margin = thresholds.get(f"contamination_margin_{model}", float("nan"))
+        controls = sorted({name for run in runs for name in run.get("controls") or {}})
+        rows.append(
+            f"| {model} | {mean(run['ablated'] for run in runs):.4f} | {min(losses):.4f} "
+            f"| {thresholds[f'min_ablation_loss_{model}']:.3f} "
+            f"| {max(gaps, default=float('nan')):+.4f} | {margin:.3f} "
+            f"| {', '.join(controls)} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        f"Validity. Ablation: the same {result['metric']} with every recurrent layer's state reset "
+        f"at every step; a model must lose at least {calibration.ablation_share:g} x the "
+        "reference's smallest loss. Contamination: the hidden data's score against the best "
+        "control (data no notebook trains on); a model is flagged when the hidden data is "
+        f"better by more than the reference's largest gap plus {slack:g}.",
+        "",
+        "| model | without recurrence (mean) | smallest loss | required loss | largest gap "
+        "| flagged above | controls |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]

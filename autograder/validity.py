@@ -65,7 +65,9 @@ def _stateless_loop(self, sequences, initial_state, mask, training=False):
     keywords = {"training": training} if getattr(self.cell, "_call_has_training_arg", 0) else {}
 
     def step(inputs, states):
-        output, new_states = self.cell(inputs, tree.map_structure(ops.zeros_like, states), **keywords)
+        output, new_states = self.cell(
+            inputs, tree.map_structure(ops.zeros_like, states), **keywords
+        )
         return output, new_states if tree.is_nested(new_states) else [new_states]
 
     return backend.rnn(
@@ -138,10 +140,10 @@ class Ablation:
 
     def describe(self) -> str:
         """What was measured, pass or fail."""
-        verb = "falls" if self.loss > 0 else "stays"
-        verb = verb if self.higher_is_better else ("rises" if self.loss > 0 else "stays")
+        moved = "falls to" if self.higher_is_better else "rises to"
+        verb = moved if self.passed else "stays at"
         return (
-            f"with the {self.kind}'s state reset at every {self.step}, {self.metric} {verb} at "
+            f"with the {self.kind}'s state reset at every {self.step}, {self.metric} {verb} "
             f"{self.without_state:.3f} ({self.with_state:.3f} with it; the recurrence must be "
             f"worth at least {self.required:.3f})"
         )
