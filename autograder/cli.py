@@ -12,7 +12,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from autograder import report
+from autograder import report, review
 
 #: How many submissions the demo grades at a time (one pool for every sample class).
 DEMO_JOBS = 2
@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     gradescope.set_defaults(handler=build_gradescope)
 
     report.add_parser(commands)
+    review.add_parser(commands)
 
     demo = commands.add_parser(
         "demo",

@@ -97,6 +97,7 @@ img {{ max-width: 100%; }}
 <h1>{esc(outcome.assignment)}: {total:g} / {maximum:g}</h1>
 <p>Student: {esc(outcome.student)}.</p>
 {problems_section(outcome)}
+{review_section(outcome)}
 {f"<ul>{notes}</ul>" if notes else ""}
 {manual}
 <h2>Checks</h2>
@@ -108,6 +109,20 @@ img {{ max-width: 100%; }}
 {plot}
 </body></html>
 """
+
+
+def review_section(outcome: Outcome) -> str:
+    """The points that wait for the instructor's review, and why ('' when none)."""
+    held = [check for check in outcome.checks if check.withheld]
+    if not held:
+        return ""
+    points = sum(check.withheld for check in held)
+    reasons = "".join(f"<li>{esc(reason)}</li>" for reason in sorted({c.review for c in held}))
+    return (
+        f'<div class="problem"><p>{points:g} point(s) of your score are withheld until the '
+        "instructor has reviewed your model: they are not lost, and they count as soon as the "
+        f"review releases them. Why:</p><ul>{reasons}</ul></div>"
+    )
 
 
 def problems(outcome: Outcome) -> list[str]:

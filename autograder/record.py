@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import gradebook, history
+from autograder import gradebook, history, review
 from autograder.course import Results
 from autograder.feedback import feedback_html
 from autograder.gradebook import Marks
@@ -51,6 +51,7 @@ def record(
     """
     from nbgrader.api import MissingEntry
 
+    judged, outcome = outcome, review.applied(results, outcome)
     previous = recorded(results, outcome.student, outcome.assignment)
     notebook = results.autograded(outcome.student, outcome.assignment) / source_notebook.name
     seen = None if outcome.status == "failed" else gradebook.answers(notebook)
@@ -60,7 +61,8 @@ def record(
         notebook.unlink(missing_ok=True)  # formgrader must not show an older submission
     with gradebook.opened(results) as book:
         try:
-            old = gradebook.settle(book, previous, policy).total if previous else None
+            earlier = review.applied(results, previous) if previous else None
+            old = gradebook.settle(book, earlier, policy).total if earlier else None
         except MissingEntry:
             old = previous.score
         cleared = gradebook.write_scores(book, outcome, source_notebook.stem, seen)
@@ -69,7 +71,7 @@ def record(
     history.keep(results, outcome.student, outcome.assignment)
     atomic_write(
         results.grading_file(outcome.student, outcome.assignment),
-        json.dumps(outcome.to_json(), indent=2, sort_keys=True),
+        json.dumps(judged.to_json(), indent=2, sort_keys=True),  # decisions apply when read
     )
     write_grades_csv(results, [marks])
     if previous is None:
@@ -85,6 +87,7 @@ def restore(results: Results, outcome: Outcome, source_notebook: Path, policy) -
     between two writes loses nothing); ``rnn-course feedback`` calls it to merge the
     hand grades. Hand grades stay as they are.
     """
+    outcome = review.applied(results, outcome)
     with gradebook.opened(results) as book:
         gradebook.write_scores(book, outcome, source_notebook.stem, seen=None)
         marks = gradebook.settle(book, outcome, policy)

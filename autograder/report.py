@@ -122,6 +122,9 @@ def load_record(results: Results, assignment_id: str) -> ClassRecord:
                 "run_status": outcome.run.get("status", ""),
                 "run_seconds": outcome.run.get("duration_s"),  # none: rejected before the run
                 "cause": outcome.run.get("message") or outcome.message,
+                "digest": outcome.digest,
+                "withheld": sum(check.withheld for check in outcome.checks),
+                "review": "; ".join(sorted({c.review for c in outcome.checks if c.withheld})),
             }
         )
         checks += [
@@ -195,6 +198,22 @@ def slowest(record: ClassRecord) -> pd.DataFrame:
     """The runs that took longest, from intake to recorded judgement."""
     columns = ["student", "status", "seconds", "run_seconds", "judge_seconds", "run_status"]
     return record.submissions.nlargest(SLOWEST, "seconds")[columns]
+
+
+def held_for_review(record: ClassRecord, results: Results, assignment_id: str) -> pd.DataFrame:
+    """Every submission with points withheld for review: how many, why, and the decision."""
+    from autograder.review import decisions
+
+    table = record.submissions
+    if table.empty:
+        return table
+    decided = decisions(results, assignment_id)
+    held = table[table["withheld"] > 0].copy()
+    held["decision"] = [
+        ("released" if d.released else "kept withheld") if d else "waiting"
+        for d in (decided.get((s, g)) for s, g in zip(held["student"], held["digest"], strict=True))
+    ]
+    return held[["student", "withheld", "decision", "review"]].sort_values("student")
 
 
 def problems(record: ClassRecord) -> pd.DataFrame:
@@ -345,6 +364,7 @@ def write_report(spec: Spec, course: Course, results: Results, folder: Path) -> 
         "measurements": measurements(record, spec),
         "slowest_runs": slowest(record),
         "problem_runs": problems(record),
+        "held_for_review": held_for_review(record, results, spec.id),
     }
     similarity = similar_code(course, results, spec, sorted(record.submissions["student"]))
     tables["similar_pairs"] = similarity.pairs
@@ -386,6 +406,11 @@ def page_html(spec: Spec, tables: dict[str, pd.DataFrame], similarity: Similarit
         "<p>Rejected submissions (unreadable, too large...) and failed gradings (a course "
         "problem) have no total: they are shown as such, not as 0.</p>",
         html_table(shown_scores, "scores"),
+        "<h3>Points withheld for your review</h3>",
+        "<p>Models markedly better on the hidden data than on comparable data no notebook "
+        "trains on: their metric points wait until you release them after looking "
+        f"(<code>rnn-course review {esc(spec.id)} --release STUDENT</code>).</p>",
+        html_table(tables["held_for_review"], "held_for_review"),
         "<h2>2. Checks</h2>",
         "<p>Pass rates over the graded submissions only.</p>",
         f'<img alt="pass rate per check" src="{pass_rate_bars(rates)}">' if len(rates) else "",

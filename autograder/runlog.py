@@ -48,7 +48,11 @@ class RunLog:
         took = f"{outcome.seconds:g} s (judge {outcome.judge_seconds:g} s)"
         cause = f": {outcome.message}" if outcome.status != "graded" and outcome.message else ""
         run = outcome.run.get("status", "")
-        self.write(f"{outcome.status:<8} {outcome.student} {score} in {took}, run {run}{cause}")
+        held = sum(check.withheld for check in outcome.checks)
+        review = f", {held:g} point(s) withheld for review" if held else ""
+        self.write(
+            f"{outcome.status:<8} {outcome.student} {score}{review} in {took}, run {run}{cause}"
+        )
 
     def close(self) -> None:
         self._handle.close()
