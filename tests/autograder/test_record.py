@@ -29,6 +29,11 @@ def graded_cell(source, cell_type="code", **meta):
 
 @pytest.fixture
 def source(tmp_path):
+    return toy_notebook(tmp_path)
+
+
+def toy_notebook(tmp_path):
+    """A source notebook: an answer, a test cell worth 3 points, a report graded by hand."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         graded_cell(

@@ -6,7 +6,8 @@ import dataclasses
 import json
 
 import pandas as pd
-from test_record import NO_PENALTY, outcome, source  # noqa: F401 (source is a fixture)
+import pytest
+from test_record import NO_PENALTY, outcome, toy_notebook
 
 from autograder import gradebook, record, review
 from autograder.course import Results
@@ -30,6 +31,11 @@ def flagged(student="alice", digest="abc"):
     )
     judged = outcome(student)
     return dataclasses.replace(judged, digest=digest, checks=[*judged.checks, held])
+
+
+@pytest.fixture
+def source(tmp_path):
+    return toy_notebook(tmp_path)
 
 
 def total(out: Results, student: str) -> float:
