@@ -26,7 +26,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder import feedback, gradebook, history, record, sandbox
+from autograder import feedback, gradebook, history, record, sandbox, scan
 from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
 from autograder.runlog import RunLog
@@ -80,12 +80,14 @@ def grade_submission(task: GradingTask) -> Outcome:
     judged.root.mkdir(parents=True)
     notes: list[str] = []
     answers: dict[str, str] = {}
+    signals: list[str] = []
     submitted = None  # the notebook as submitted: the one to keep when none is executed
     try:
         if task.problem:
             raise IntakeError(task.problem)
         taken = intake(task.submission, spec, task.release_notebook, scratch, execute=task.execute)
         notes, answers = taken.notes, gradebook.answers(taken.notebook)
+        signals = _signals(task.submission, spec)
         submitted = None if task.execute else taken.notebook
         result = run_submission(
             taken.notebook,
@@ -119,8 +121,18 @@ def grade_submission(task: GradingTask) -> Outcome:
         seconds=round(time.perf_counter() - started, 1),
         judge_seconds=round(time.perf_counter() - judging, 1),
         answers=answers,
+        signals=signals,
         executed=judged.executed if judged.executed.is_file() else submitted,
     )
+
+
+def _signals(submission: Path, spec: Spec) -> list[str]:
+    """What the scan of the submitted files tells the instructor (it decides no points)."""
+    try:
+        found = scan.scan(submission, scan.index_of(spec.plugin()))
+    except Exception as err:  # a second signal: its failure costs the student nothing
+        return [f"the scan for hidden data could not run: {type(err).__name__}: {err}"]
+    return [found] if found else []
 
 
 def _learning_curves(spec: Spec, judged: Judged) -> str | None:

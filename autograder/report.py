@@ -124,7 +124,9 @@ def load_record(results: Results, assignment_id: str) -> ClassRecord:
                 "cause": outcome.run.get("message") or outcome.message,
                 "digest": outcome.digest,
                 "withheld": sum(check.withheld for check in outcome.checks),
-                "review": "; ".join(sorted({c.review for c in outcome.checks if c.withheld})),
+                "review": "; ".join(
+                    sorted({c.review for c in outcome.checks if c.withheld}) + outcome.signals
+                ),
             }
         )
         checks += [
@@ -208,10 +210,14 @@ def held_for_review(record: ClassRecord, results: Results, assignment_id: str) -
     if table.empty:
         return table
     decided = decisions(results, assignment_id)
-    held = table[table["withheld"] > 0].copy()
+    held = table[(table["withheld"] > 0) | (table["review"] != "")].copy()
     held["decision"] = [
-        ("released" if d.released else "kept withheld") if d else "waiting"
-        for d in (decided.get((s, g)) for s, g in zip(held["student"], held["digest"], strict=True))
+        ("released" if d.released else "kept withheld") if d else ("waiting" if w else "")
+        for d, w in zip(
+            (decided.get(key) for key in zip(held["student"], held["digest"], strict=True)),
+            held["withheld"],
+            strict=True,
+        )
     ]
     return held[["student", "withheld", "decision", "review"]].sort_values("student")
 
@@ -409,7 +415,9 @@ def page_html(spec: Spec, tables: dict[str, pd.DataFrame], similarity: Similarit
         "<h3>Points withheld for your review</h3>",
         "<p>Models markedly better on the hidden data than on comparable data no notebook "
         "trains on: their metric points wait until you release them after looking "
-        f"(<code>rnn-course review {esc(spec.id)} --release STUDENT</code>).</p>",
+        f"(<code>rnn-course review {esc(spec.id)} --release STUDENT</code>). Submissions whose "
+        "files hold long runs of the hidden data are listed too (a second signal: no points "
+        "are withheld for it alone).</p>",
         html_table(tables["held_for_review"], "held_for_review"),
         "<h2>2. Checks</h2>",
         "<p>Pass rates over the graded submissions only.</p>",

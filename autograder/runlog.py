@@ -50,6 +50,7 @@ class RunLog:
         run = outcome.run.get("status", "")
         held = sum(check.withheld for check in outcome.checks)
         review = f", {held:g} point(s) withheld for review" if held else ""
+        review += "".join(f"; {signal}" for signal in outcome.signals)
         self.write(
             f"{outcome.status:<8} {outcome.student} {score}{review} in {took}, run {run}{cause}"
         )

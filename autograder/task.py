@@ -53,6 +53,8 @@ class Outcome:
     judge_seconds: float = 0.0
     timestamp: str | None = None  # when it was submitted (UTC, ISO)
     answers: dict[str, str] = field(default_factory=dict)  # hand-graded cell -> source digest
+    # what the instructor should look at, deciding no points (:func:`autograder.scan.scan`)
+    signals: list[str] = field(default_factory=list)
     # the notebook to keep (executed, or as submitted without execution), still in the scratch
     executed: Path | None = None
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_record import NO_PENALTY, outcome, toy_notebook
 
-from autograder import gradebook, record, review
+from autograder import gradebook, record, report, review
 from autograder.course import Results
 from autograder.judge import CheckResult
 from autograder.runlog import RunLog
@@ -89,3 +89,18 @@ def test_the_run_log_lists_withheld_points(tmp_path):
     log.outcome(flagged())
     log.close()
     assert "alice 3 / 8, 5 point(s) withheld for review in" in log.path.read_text()
+
+
+def test_the_class_report_lists_withheld_points_and_signals(tmp_path, source):
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, flagged("alice"), source, NO_PENALTY)
+    signal = "the submitted files hold runs of 12 or more words of the hidden data: x.txt (9)"
+    record.record(out, dataclasses.replace(outcome("bob"), signals=[signal]), source, NO_PENALTY)
+    record.record(out, outcome("carol"), source, NO_PENALTY)
+    review.decide(out, flagged("alice"), released=True)
+    table = report.held_for_review(report.load_record(out, "toy"), out, "toy")
+    assert table.to_dict("records") == [
+        {"student": "alice", "withheld": 5.0, "decision": "released", "review": REASON},
+        {"student": "bob", "withheld": 0.0, "decision": "", "review": signal},
+    ]
