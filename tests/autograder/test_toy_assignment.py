@@ -120,6 +120,28 @@ def test_a_bad_submission_fails_only_its_own_student(graded):
     assert dave["max_score"] == 4 and dave["score"] == 0
 
 
+def test_the_instructor_releases_withheld_points(graded, tmp_path, capsys):
+    """`rnn-course review` lists the points a check withheld, and releases them."""
+    results, _ = graded
+    root = tmp_path / "course"
+    shutil.copytree(results.root, root)
+    copy = Results(root)
+    grading = copy.grading_file("alice", ID)
+    recorded = json.loads(grading.read_text())
+    check = recorded["checks"][0]
+    check.update(points=0.0, withheld=check["points"], review="better on hidden data")
+    grading.write_text(json.dumps(recorded))
+    assert cli.main(["--course", str(root), "review", ID]) == 0
+    assert f"alice: {check['withheld']:g} point(s), waiting" in capsys.readouterr().out
+    assert cli.main(["--course", str(root), "review", ID, "--release", "carol"]) == 2
+    assert "carol: no points of toy_sum withheld for review" in capsys.readouterr().err
+    assert cli.main(["--course", str(root), "review", ID, "--release", "alice"]) == 0
+    released = json.loads((copy.autograded("alice", ID) / "results.json").read_text())
+    assert released["score"] == recorded["score"]  # as before the points were withheld
+    assert cli.main(["--course", str(root), "review", ID]) == 0
+    assert "released" in capsys.readouterr().out
+
+
 def test_calibrate_writes_the_table_beside_the_course_plugin(course, capsys):
     assert cli.main(["--course", str(course), "calibrate", ID, "--seeds", "2"]) == 0
     calibration = json.loads((course / "plugins" / ID / "calibration.json").read_text())
