@@ -288,6 +288,11 @@ def print_summary(results, assignment_id: str, summary) -> None:
 
         print(f"scores this run changed:\n{history.table(summary.changes)}")
     print(summary.report())
+    if waiting := [o.student for o, d in review.waiting(results, assignment_id) if d is None]:
+        print(
+            f"points withheld for review: {', '.join(waiting)} "
+            f"(`rnn-course review {assignment_id}` says why)"
+        )
     print_paths(results, assignment_id)
     print(f"log:       {summary.log}")
 
