@@ -3,8 +3,12 @@
 The hidden checks run on tiny crafted submissions in the run stage's output layout
 (untrained, constant, last value, not recurrent, a skip-connection decoy, a leaky
 scaler, a shuffled split, misaligned windows, wrong metrics, wrong horizon, a malformed
-JSON), each with its expected score. Trained submissions are graded end to end by the
-sample class (tests/autograder/test_sample_class_a3.py).
+JSON), each with its expected score. Whether a model earned its metric is tested on
+models built in closed form, never trained (a regression or a Dense network behind a
+recurrent layer that carries nothing, models fitted on the unseen period, an honest
+regression behind a real recurrence) and, marked slow, on briefly trained variations of
+the reference. Trained submissions are graded end to end by the sample class
+(tests/autograder/test_sample_class_a3.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import nbformat
@@ -25,6 +30,7 @@ from assignments.a3_timeseries_forecasting.helpers import FORECASTERS, SERIES
 from assignments.data import DataError, locate
 from autograder import spec as specs
 from autograder.course import Course, Judged
+from autograder.plugins.a3_timeseries_forecasting.plugin import CONTROL, public_frames
 from solutions import a3_timeseries_forecasting as solution
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,8 +349,6 @@ def tiny_model(cell, window, n_features, horizon, units=4, seed=0):
 @pytest.fixture(scope="module")
 def entries(plugin):
     """The reference's preprocessing entries, fitted on the part the sandbox sees."""
-    from autograder.plugins.a3_timeseries_forecasting.plugin import public_frames
-
     frames = public_frames({s: h.frame for s, h in plugin.hidden().items()})
     prepared = {s: solution.prepare(s, frames[s], solution.FULL) for s in SERIES}
     return {name: prepared[series]["entry"] for name, (series, _) in FORECASTERS.items()}
@@ -470,7 +474,10 @@ def test_constant_models_earn_no_forecast_point(entries, tmp_path):
     results = judge(write_submission(tmp_path, models, declared))
     assert failed(results) == WEATHER_METRICS | AAPL_METRICS
     assert score(results) == 7
-    assert "worse than naive" in results["test_weather_basic[weather_lstm]"].message
+    message = results["test_weather_basic[weather_lstm]"].message
+    assert message.startswith("not graded: with the LSTM's state reset at every hour")
+    assert "weak there too" in message  # on the student's own test period
+    assert "target transform 'diff'" in message  # advised: the model declares 'none'
 
 
 def test_non_recurrent_models_are_not_graded(entries, tmp_path):
@@ -612,3 +619,246 @@ def test_feedback_figures(plugin, entries, tmp_path):
     judge(root)  # in this process: the checks leave their evaluations with the plugin
     assert sorted(plugin._judged[1]) == sorted(FORECASTERS)
     assert sorted(plugin.feedback_figures(Judged(root))) == sorted(figures)
+
+
+# --------------------------------------------------------------------------- earned metrics
+
+FORECAST_CHECKS = WEATHER_METRICS | AAPL_METRICS
+EPS = 1e-3  # the layers below read EPS * x, where tanh is all but linear
+HELD = 20.0  # a gate bias that holds a gate open (sigmoid(20) ~ 1); -HELD holds it shut
+
+
+def relay(cell: str, n_features: int, keep: float):
+    """A frozen LSTM/GRU with a zero recurrent kernel and gates held by their biases: step t
+    outputs about EPS * x_t plus ``keep`` x what it held at step t - 1. keep=0 carries
+    nothing from one step to the next; keep=0.5 is a leaky running sum, a real recurrence."""
+    n = n_features
+    layer = solution.RECURRENT[cell](n, return_sequences=True, trainable=False)
+    layer.build((None, None, n))
+    kernel, recurrent, bias = (np.zeros_like(w) for w in layer.get_weights())
+    keep_bias = np.log(keep / (1 - keep)) if keep > 0 else -HELD
+    if cell == "LSTM":  # gates i, f, c, o: input and output open, the forget gate keeps
+        kernel[:, 2 * n : 3 * n] = EPS * np.eye(n)
+        bias[:n], bias[n : 2 * n], bias[3 * n :] = HELD, keep_bias, HELD
+    else:  # gates z, r, h: h_t = z h_{t-1} + (1 - z) tanh(EPS x_t), z keeps
+        kernel[:, 2 * n :] = EPS * np.eye(n)
+        bias[0, :n] = keep_bias
+    layer.set_weights([kernel, recurrent, bias])
+    return layer
+
+
+def scaled_targets(entry: dict, frame, origins) -> np.ndarray:
+    """The outputs that the judge turns into the true values (the reference's transforms)."""
+    y = helpers.truth(frame, entry["series"], origins)
+    last = helpers.target_values(frame, entry["series"])[origins][:, None]
+    change = y - last if entry["target"]["transform"] == "diff" else np.log(y / last)
+    return (change - entry["target"]["mean"]) / entry["target"]["std"]
+
+
+def fitted(cell: str, entry: dict, frame, origins, keep: float, hidden: int = 0):
+    """relay -> Flatten [-> Dense(hidden, relu) with fixed random weights] -> Dense(horizon),
+    the last layer fitted by least squares (normal equations) on the windows of ``frame``
+    ending at ``origins`` (built with the course's helpers): closed form, nothing trained."""
+    n, window = len(entry["features"]), entry["window"]
+    inputs = keras.Input((window, n))
+    body = keras.layers.Flatten()(relay(cell, n, keep)(inputs))
+    if hidden:
+        spread = keras.layers.Dense(hidden, activation="relu")
+        body = spread(body)
+        rng = np.random.default_rng(0)
+        scale = EPS * np.sqrt(window * n)
+        spread.set_weights([rng.normal(size=(window * n, hidden)) / scale, rng.normal(size=hidden)])
+    windows = helpers.input_windows(helpers.feature_matrix(frame, entry), origins, window)
+    features = np.asarray(keras.Model(inputs, body)(windows.astype("float32")), dtype=float)
+    design = np.c_[features, np.ones(len(features))]
+    gram = design.T @ design
+    ridge = 1e-9 * np.trace(gram) / len(gram)  # the hour columns of a window are collinear
+    coef = np.linalg.solve(
+        gram + ridge * np.eye(len(gram)), design.T @ scaled_targets(entry, frame, origins)
+    )
+    output = keras.layers.Dense(entry["horizon"])
+    model = keras.Model(inputs, output(body))
+    output.set_weights([coef[:-1].astype("float32"), coef[-1].astype("float32")])
+    return model
+
+
+def fitted_models(plugin, entries, keep: float, on: str = "seen", hidden: int = 0) -> dict:
+    """:func:`fitted` for the four models, on every window of the seen period, of the unseen
+    period or of the student's test period (``on``: seen, unseen, test)."""
+    models = {}
+    for name, (series, cell) in FORECASTERS.items():
+        held, entry = plugin.hidden()[series], entries[name]
+        test = plugin.controls()[CONTROL][series]
+        periods = {
+            "seen": (
+                held.frame.iloc[: held.cut],
+                helpers.forecast_origins(held.cut, entry["window"], entry["horizon"]),
+            ),
+            "unseen": (held.frame, held.origins),
+            "test": (test.frame, test.origins),
+        }
+        models[name] = fitted(cell, entry, *periods[on], keep, hidden)
+    return models
+
+
+def test_regression_behind_a_layer_that_carries_nothing_is_not_graded(plugin, entries, tmp_path):
+    """The issue's 36 of 40: a linear regression fitted in closed form on the seen period's
+    flattened windows, behind a frozen LSTM/GRU that relays each step and carries nothing to
+    the next. Its weather MAE ratio is the reference's; without the state nothing changes."""
+    models = fitted_models(plugin, entries, keep=0)
+    results = judge(write_submission(tmp_path, models, entries))
+    thresholds = specs.load(ID).thresholds
+    for name in ("weather_lstm", "weather_gru"):  # strong: the reference's ratio, ~0.78
+        assert results[f"test_weather_target[{name}]"].value <= thresholds[f"mae_ratio_{name}"]
+    assert failed(results) == FORECAST_CHECKS
+    assert score(results) <= TOTAL / 4
+    for check in FORECAST_CHECKS:
+        assert results[check].message.startswith("not graded: with the "), check
+        assert "does not use what the" in results[check].message, check
+    message = results["test_weather_target[weather_gru]"].message
+    assert "the GRU's state reset at every hour, the MAE ratio stays at 0.77" in message
+    message = results["test_aapl_forecast[aapl_lstm]"].message
+    assert "the forecasts change by 0.0000 x the actual daily change" in message
+    assert "carries from one day to the next" in message
+
+
+def test_dense_network_behind_a_layer_that_carries_nothing_is_not_graded(plugin, entries, tmp_path):
+    """The issue's 18 of 40: a Dense network (1,024 fixed random ReLU units, its output layer
+    fitted in closed form on the seen period) behind the same kind of relay."""
+    models = fitted_models(plugin, entries, keep=0, hidden=1024)
+    results = judge(write_submission(tmp_path, models, entries))
+    thresholds = specs.load(ID).thresholds
+    for name in ("weather_lstm", "weather_gru"):  # strong: ~0.76
+        assert results[f"test_weather_target[{name}]"].value <= thresholds[f"mae_ratio_{name}"]
+    assert failed(results) == FORECAST_CHECKS
+    assert score(results) <= TOTAL / 4
+    for check in FORECAST_CHECKS:
+        assert results[check].message.startswith("not graded: with the "), check
+
+
+def test_models_fitted_on_the_unseen_period_are_withheld(plugin, entries, tmp_path):
+    """The Dense network fitted on the unseen period's own windows, behind a real recurrence
+    (a leaky running sum): far better on the unseen period (weather ~0.50, AAPL ~0) than on
+    the student's test period (~1.09, ~2-3). Its points wait for the instructor's review."""
+    models = fitted_models(plugin, entries, keep=0.5, on="unseen", hidden=1024)
+    results = judge(write_submission(tmp_path, models, entries))
+    assert score(results) <= TOTAL / 4
+    for check in FORECAST_CHECKS:
+        result = results[check]
+        assert result.points == 0 and result.withheld == result.max_points, check
+        assert "may have been trained on the hidden data" in result.review, check
+        assert result.message.startswith("withheld for the instructor's review: MAE ratio")
+        assert "against your test period (the last 15% before the cut-off)" in result.message
+
+
+def test_regression_behind_a_real_recurrence_keeps_its_points(plugin, entries, tmp_path):
+    """Honest and built: the regression fitted on the seen period behind a leaky running sum.
+    Without its state the weather ratio rises from ~0.78 to ~1.12; it is no better on the
+    unseen period than on the test period: full marks, nothing withheld."""
+    models = fitted_models(plugin, entries, keep=0.5)
+    results = judge(write_submission(tmp_path, models, entries))
+    assert score(results) == TOTAL
+    assert not any(result.withheld for result in results.values())
+
+
+def test_advice_comes_from_the_test_period(plugin, entries, tmp_path):
+    """weather_lstm: the honest regression with a wrong scaler declared (every std doubled):
+    weak on the test period too, so the declaration is suspected, and a model that already
+    forecasts the change is not told to. weather_gru: a Dense network fitted on the test
+    period: good there (~0.52), weak later (~1.13)."""
+    models = fitted_models(plugin, entries, keep=0.5)
+    models["weather_gru"] = fitted_models(plugin, entries, keep=0.5, on="test", hidden=1024)[
+        "weather_gru"
+    ]
+    entry = entries["weather_lstm"]
+    declared = {**entries, "weather_lstm": {**entry, "std": [2 * s for s in entry["std"]]}}
+    results = judge(write_submission(tmp_path, models, declared))
+    assert failed(results) == WEATHER_METRICS
+    for tier in ("basic", "target"):
+        message = results[f"test_weather_{tier}[weather_lstm]"].message
+        assert "On your test period (the last 15% before the cut-off) the same model" in message
+        assert "weak there too" in message and "does not declare what the model" in message
+        assert "'diff'" not in message
+    message = results["test_weather_basic[weather_gru]"].message
+    assert "it does well on data like its training data, not on a later period" in message
+    assert "'diff'" not in message
+
+
+def test_a_slow_forecast_loses_nothing(entries, tmp_path, monkeypatch):
+    """A busy machine: every forecast of the unseen period seems to take 11.2 s. Time is a
+    limit of the judge's process only, never a criterion."""
+    clock = iter(np.arange(0, 10_000, 11.2))
+    monkeypatch.setattr(helpers, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    results = judge(write_submission(tmp_path, untrained_models(entries), entries))
+    for name in FORECASTERS:
+        assert results[f"test_shapes[{name}]"].passed
+        assert "forecast in 11.2 s" in results[f"test_shapes[{name}]"].message
+
+
+def test_controls_and_hidden_passages(plugin):
+    """The control is the last 15% before the cut-off; the passages are the unseen rows."""
+    passages = plugin.hidden_passages()
+    for series, period in plugin.controls()[CONTROL].items():
+        held = plugin.hidden()[series]
+        assert period.origins[0] == int(held.cut * 0.85) - 1
+        assert period.origins[-1] + SERIES[series].horizon == held.cut - 1
+        assert len(period.frame) == held.cut
+    assert len(passages) == sum(len(h.frame) - h.cut for h in plugin.hidden().values())
+    assert passages[0].startswith("2021-01-04,")  # AAPL's first day after the cut-off
+    assert "39409,2014,7,1,0,59,15,28,1005,SE,46.93,0,0" in passages  # Beijing's first hour
+
+
+def test_reference_run_records_ablation_and_controls(plugin, entries, monkeypatch):
+    """What calibration records per model, from the judge's own functions (training replaced
+    by the honest built models)."""
+    models = fitted_models(plugin, entries, keep=0.5)
+    history = {"loss": [1.0], "val_loss": [1.0], "seconds_per_epoch": 0.0}
+    trained = (models, {name: history for name in models}, entries)
+    monkeypatch.setattr(solution, "train_all", lambda *args, **kwargs: trained)
+    runs = plugin.reference_run(0)
+    assert runs["weather_lstm"].ablated > runs["weather_lstm"].value + 0.2
+    assert runs["aapl_gru"].ablated is None  # AAPL: the recurrent share, in the table only
+    for name, run in runs.items():
+        assert list(run.controls) == [CONTROL] and 0 < run.controls[CONTROL] < 2, name
+    assert "| ablated | recurrent share | control |" in plugin.reference_description()
+
+
+def variation(kind: str, entry: dict):
+    """An honest variation of the reference weather model (32 units, Dense(24) on top)."""
+    layers = keras.layers
+    body = {
+        "stacked LSTM": [layers.LSTM(32, return_sequences=True), layers.LSTM(32)],
+        "GRU with dropout": [layers.GRU(32, dropout=0.1, recurrent_dropout=0.1)],
+        "Conv1D -> LSTM": [
+            layers.Conv1D(32, 3, padding="causal", activation="relu"),
+            layers.LSTM(32),
+        ],
+        "stacked GRU": [layers.GRU(32, return_sequences=True, dropout=0.1), layers.GRU(32)],
+    }[kind]
+    inputs = keras.Input((entry["window"], len(entry["features"])))
+    return keras.Sequential([inputs, *body, layers.Dense(entry["horizon"])])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "lstm, gru", [("stacked LSTM", "GRU with dropout"), ("Conv1D -> LSTM", "stacked GRU")]
+)
+def test_trained_variations_keep_their_metric(plugin, entries, tmp_path, lstm, gru):
+    """Honest variations trained briefly (3 epochs on a window every 4 hours, ~0.85-0.89 x
+    naive): their recurrence does the work (without it ~1.26-1.66) and they do no better on
+    the unseen period than on the test period, so they keep the basic tier."""
+    config = solution.Config(batch_size=128, learning_rate=0.005, epochs=3, weather_stride=4)
+    frames = public_frames({s: h.frame for s, h in plugin.hidden().items()})
+    prepared = solution.prepare("weather", frames["weather"], config)
+    models = untrained_models(entries)
+    for name, kind in (("weather_lstm", lstm), ("weather_gru", gru)):
+        keras.utils.set_random_seed(0)
+        models[name] = variation(kind, prepared["entry"])
+        models[name].compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+        train, val = solution.datasets(prepared, config, seed=0)
+        models[name].fit(train, validation_data=val, epochs=config.epochs, verbose=0)
+    results = judge(write_submission(tmp_path, models, entries))
+    for name in ("weather_lstm", "weather_gru"):
+        assert results[f"test_weather_basic[{name}]"].passed, results[f"test_weather_basic[{name}]"]
+        target = results[f"test_weather_target[{name}]"]
+        assert not target.message.startswith(("not graded", "withheld")), target.message

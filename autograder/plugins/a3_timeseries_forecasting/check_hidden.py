@@ -11,11 +11,14 @@ Points per grade cell of the notebook (40 autograded):
 - test_forecasts 33: the forecasts of the unseen period, computed by the judge from
   preprocessing.json: weather 2 x (6 + 9) against the naive forecast with calibrated
   thresholds, AAPL 2 x 1.5 within a stated factor of the last close and not the last
-  close in disguise. A metric counts only for a model that passed its architecture check.
+  close in disguise. A metric counts only for a model that passed its architecture check
+  and whose recurrence does the work (its state reset at every step, the model must lose
+  quality; AAPL: its forecasts must change); a model markedly better on the unseen period
+  than on its own test period has its metric points withheld for review.
 
-A submission whose models are untrained, constant or not recurrent keeps at most
-test_functions, test_export, test_models and (untrained only) the AAPL checks:
-10 of 40 points. Only the assertion messages reach the student.
+A submission whose models are untrained, constant, not recurrent or whose recurrence does
+no work keeps at most test_functions, test_export, test_models and (untrained only) the
+AAPL checks: 10 of 40 points. Only the assertion messages reach the student.
 """
 
 from __future__ import annotations
@@ -215,17 +218,10 @@ def test_architecture(name, architecture):
 @pytest.mark.points(0.25)
 @pytest.mark.grade_cell("test_models")
 @per_model
-def test_shapes(name, unseen, thresholds, measured):
+def test_shapes(name, unseen, measured):
     """The model maps the declared windows to the declared horizon, with finite forecasts."""
     result = unseen(name)
-    measured(
-        f"{len(result.origins):,} windows forecast in {result.seconds:.1f} s "
-        f"(cap {thresholds['max_forecast_s']:.0f} s)"
-    )
-    assert result.seconds <= thresholds["max_forecast_s"], (
-        f"models/{name}.keras took {result.seconds:.1f} s to forecast the unseen period; the "
-        f"cap is {thresholds['max_forecast_s']:.0f} s: use a smaller model or window"
-    )
+    measured(f"{len(result.origins):,} windows forecast in {result.seconds:.1f} s")
 
 
 # --------------------------------------------------------------------------- forecasts
@@ -250,53 +246,118 @@ def _describe(name: str, result) -> str:
     )
 
 
-def _weather_advice(ratio: float, basic: float) -> str:
-    if ratio > 1.2:
+def _conclude(verdict, text: str, ok: bool, advice: str, withhold) -> None:
+    """Fail "not graded" when the recurrence did not earn the metric, hold a metric that may
+    come from training on the unseen period for review, and assert ``ok``."""
+    if verdict.problem:
+        reason = f"not graded: {verdict.problem}. {text}"
+        pytest.fail(reason if ok else f"{reason}. {advice}", pytrace=False)
+    if verdict.contamination.flagged:
+        withhold(verdict.contamination.reason())
+    assert ok, f"{text}. {advice}"
+
+
+def _on_control(verdict) -> tuple[str, object] | None:
+    """(control name, Evaluation) of the model on its own test period, if it forecast it."""
+    return next(iter(verdict.controls.items()), None)
+
+
+def _weather_advice(verdict, declared: dict, needed: float) -> str:
+    """What to do, from the same model scored on the student's own test period."""
+    more = "train longer, or give it a longer window and more weather series"
+    if declared["target"]["transform"] != "diff":
+        more = "forecast the change from the last temperature (target transform 'diff'), " + more
+    control = _on_control(verdict)
+    if control is None:
+        return f"To do better: {more}"
+    where, seen = control
+    scores = (
+        f"On {where} the same model, forecast through the same preprocessing.json, scores "
+        f"{seen.mae_ratio:.3f} x {NAIVE_NAMES[seen.baseline]}"
+    )
+    if seen.mae_ratio > needed:
         return (
-            "The forecast is worse than naive: check that preprocessing.json declares the "
-            "features, scaler and target transform the model was trained with (the export cell "
-            "printed this measurement on your own test period)"
+            f"{scores}: weak there too. If your notebook measured much better on that period "
+            "(the export cell printed the judge's measurement), preprocessing.json does not "
+            "declare what the model was trained with (feature order, scaler statistics, target "
+            f"transform); otherwise {more}"
         )
-    if ratio > basic:
-        return (
-            "The model does little better than repeating yesterday: forecast the change from "
-            "the last temperature (target transform 'diff'), train longer, or give it a longer "
-            "window and more weather series"
+    if declared["target"]["transform"] != "diff":
+        later = (
+            "Forecast the change from the last temperature (target transform 'diff'), so that a "
+            "temperature outside the range the model was trained on does not shift every forecast"
         )
-    return "Close: train a little longer or tune the window and layer size on the validation curve"
+    else:
+        later = (
+            "Features read as levels (transform 'none') with statistics from earlier years can "
+            "meet values outside the range the model was trained on, and a model fitted ever "
+            "closer to its own data generalises less: stop training on the validation curve and "
+            "prefer transforms that keep the features in range"
+        )
+    return f"{scores}: it does well on data like its training data, not on a later period. {later}"
 
 
 @pytest.mark.points(6)
 @pytest.mark.grade_cell("test_forecasts")
 @pytest.mark.parametrize("name", WEATHER)
-def test_weather_basic(name, graded, thresholds, measured):
+def test_weather_basic(name, graded, earned, entry, thresholds, measured, withhold):
     """The weather forecast of the unseen period beats the naive forecast (basic tier)."""
-    result = graded(name)
+    result, verdict = graded(name), earned(name)
     needed = thresholds[f"mae_ratio_basic_{name}"]
     numbers = f"{_describe(name, result)}. Partial credit needs at most {needed:.3f} x"
     measured(numbers, result.mae_ratio, name)
-    assert result.mae_ratio <= needed, f"{numbers}. " + _weather_advice(result.mae_ratio, needed)
+    advice = _weather_advice(verdict, entry(name), needed)
+    _conclude(verdict, numbers, result.mae_ratio <= needed, advice, withhold)
 
 
 @pytest.mark.points(9)
 @pytest.mark.grade_cell("test_forecasts")
 @pytest.mark.parametrize("name", WEATHER)
-def test_weather_target(name, graded, thresholds, measured):
+def test_weather_target(name, graded, earned, entry, thresholds, measured, withhold):
     """The weather forecast of the unseen period reaches the calibrated target."""
-    result = graded(name)
+    result, verdict = graded(name), earned(name)
     needed = thresholds[f"mae_ratio_{name}"]
-    basic = thresholds[f"mae_ratio_basic_{name}"]
     numbers = f"{_describe(name, result)}. Full credit needs at most {needed:.3f} x"
     measured(numbers, result.mae_ratio, name)
-    assert result.mae_ratio <= needed, f"{numbers}. " + _weather_advice(result.mae_ratio, basic)
+    advice = _weather_advice(verdict, entry(name), needed)
+    _conclude(verdict, numbers, result.mae_ratio <= needed, advice, withhold)
+
+
+LAST_CLOSE = (
+    "This forecast is the last close (plus a constant): a model that ignores its input earns no "
+    "AAPL points"
+)
+
+
+def _aapl_advice(verdict, declared: dict, max_mae: float) -> str:
+    """What to do about a forecast far off the last close, from the student's test period."""
+    if declared["target"]["transform"] != "log_return":
+        fix = (
+            "forecast the log return (target transform 'log_return') rather than the price "
+            "level, and check the scaler in preprocessing.json"
+        )
+    else:
+        fix = (
+            "check that preprocessing.json declares what the model was trained with (feature "
+            "order, scaler statistics, target transform)"
+        )
+    control = _on_control(verdict)
+    if control is None:
+        return f"Far off the last close on prices the model never saw: {fix}"
+    where, seen = control
+    there = "near the last close there" if seen.mae_ratio <= max_mae else "far off there too"
+    return (
+        f"On {where} the same model, forecast through the same preprocessing.json, scores "
+        f"{seen.mae_ratio:.3f} x the last close, {there}: {fix}"
+    )
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.grade_cell("test_forecasts")
 @pytest.mark.parametrize("name", AAPL)
-def test_aapl_forecast(name, graded, thresholds, measured):
+def test_aapl_forecast(name, graded, earned, entry, thresholds, measured, withhold):
     """The AAPL forecast of the unseen period is near the last close, and not the last close."""
-    result = graded(name)
+    result, verdict = graded(name), earned(name)
     max_mae, max_mse = thresholds["aapl_max_mae_ratio"], thresholds["aapl_max_mse_ratio"]
     min_spread = thresholds["aapl_min_spread"]
     text = (
@@ -306,12 +367,8 @@ def test_aapl_forecast(name, graded, thresholds, measured):
         f"{min_spread:g} x)"
     )
     measured(text)
-    assert result.spread >= min_spread, (
-        f"{text}. This forecast is the last close (plus a constant): a model that ignores its "
-        "input earns no AAPL points"
-    )
-    assert result.mae_ratio <= max_mae and result.mse_ratio <= max_mse, (
-        f"{text}. Far off the last close on prices the model never saw: forecast the log "
-        "return (target transform 'log_return') rather than the price level, and check the "
-        "scaler in preprocessing.json"
-    )
+    ok = result.mae_ratio <= max_mae and result.mse_ratio <= max_mse
+    advice = _aapl_advice(verdict, entry(name), max_mae)
+    if result.spread < min_spread:
+        ok, advice = False, LAST_CLOSE
+    _conclude(verdict, text, ok, advice, withhold)

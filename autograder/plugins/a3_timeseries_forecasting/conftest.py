@@ -1,12 +1,15 @@
-"""Fixtures of the hidden checks of assignment 3: each model's preprocessing, architecture and
-forecasts of the unseen period, each computed once per submission.
+"""Fixtures of the hidden checks of assignment 3: each model's preprocessing, architecture,
+forecasts of the unseen period and whether it earned them, each computed once per submission.
 
-The unseen period and the judge's forecast origins are the plugin's (``plugin.py``);
-the forecasts are made by the course's code from ``preprocessing.json``
-(:func:`assignments.a3_timeseries_forecasting.helpers.evaluate`), never the student's.
+The unseen period, the judge's forecast origins and the control period are the
+plugin's (``plugin.py``); the forecasts are made by the course's code from
+``preprocessing.json`` (:func:`assignments.a3_timeseries_forecasting.helpers.evaluate`),
+never the student's.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pytest
 
@@ -20,6 +23,7 @@ from assignments.a3_timeseries_forecasting.helpers import (
     validate_entry,
 )
 from autograder.architecture import check_recurrent
+from autograder.validity import Ablation, Contamination
 
 
 def _first_line(err: BaseException) -> str:
@@ -117,3 +121,72 @@ def graded(architecture, unseen):
             pytest.fail(f"not graded: {err}", pytrace=False)
 
     return get
+
+
+@dataclass(frozen=True)
+class Earned:
+    """Whether a model earned its metric: why not ('' when it did), and how it compares with
+    the controls (the model's Evaluation of each, by name)."""
+
+    problem: str
+    contamination: Contamination
+    controls: dict
+
+
+@pytest.fixture(scope="session")
+def earned(keras_artifact, entry, unseen, plugin, thresholds):
+    """``earned(name)``: :class:`Earned` of a model that forecast the unseen period."""
+    found: dict[str, Earned] = {}
+
+    def get(name: str) -> Earned:
+        if name not in found:
+            model, declared, result = keras_artifact(name), entry(name), unseen(name)
+            try:
+                controls = plugin.on_controls(model, declared)
+            except Exception:  # a model that cannot forecast its test period has no control
+                controls = {}
+            contamination = Contamination(
+                metric="MAE ratio",
+                hidden=result.mae_ratio,
+                controls={control: value.mae_ratio for control, value in controls.items()},
+                margin=thresholds[f"contamination_margin_{name}"],
+                higher_is_better=False,
+            )
+            problem = _ablation_problem(name, model, declared, result, plugin, thresholds)
+            found[name] = Earned(problem, contamination, controls)
+        return found[name]
+
+    return get
+
+
+def _ablation_problem(name, model, declared, result, plugin, thresholds) -> str:
+    """Why the model's recurrence did not earn its metric ('' when it did)."""
+    kind = FORECASTERS[name][1]
+    step = "hour" if result.series == "weather" else "day"
+    try:
+        ablated = plugin.without_recurrence(model, declared)
+    except Exception as err:
+        return (
+            f"with the {kind}'s state reset at every {step}, the model fails to forecast "
+            f"({_first_line(err)}), so the judge cannot tell what the {kind} carries"
+        )
+    if result.series == "weather":
+        return Ablation(
+            kind=kind,
+            metric="the MAE ratio",
+            with_state=result.mae_ratio,
+            without_state=ablated.mae_ratio,
+            required=thresholds[f"min_ablation_loss_{name}"],
+            higher_is_better=False,
+            step=step,
+        ).problem()
+    share = plugin.recurrent_share(result, ablated)
+    required = thresholds["aapl_min_recurrent_share"]
+    if share >= required:
+        return ""
+    return (
+        f"with the {kind}'s state reset at every day, the forecasts change by {share:.4f} x the "
+        f"actual daily change (the recurrence must move them by at least {required:g} x): the "
+        f"model does not use what the {kind} carries from one day to the next. The metric "
+        f"counts only when the {kind} does recurrent work, not a layer in front of it"
+    )

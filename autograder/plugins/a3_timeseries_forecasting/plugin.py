@@ -14,6 +14,22 @@ Metrics: MAE and MSE in original units, and their ratio to the best naive
 forecast on the same windows (AAPL: the last close; weather: the better of the
 last value and the value 24 hours earlier, which is the latter). The calibration
 scores the reference with the same functions.
+
+Whether a model earned its metric (:mod:`autograder.validity`), measured by the
+same functions for the judge and the calibration:
+
+- :meth:`AssignmentPlugin.without_recurrence`: the unseen period forecast with the
+  state of every recurrent layer reset at each step. Weather: the MAE ratio must rise
+  by ``min_ablation_loss_<model>``. AAPL: no next-day forecast beats the last close,
+  so no loss of quality can show what the recurrence does; instead the recurrence
+  must move the forecast (:meth:`AssignmentPlugin.recurrent_share`, at least
+  ``aapl_min_recurrent_share`` x the actual daily change), which a layer that carries
+  nothing does not.
+- :meth:`AssignmentPlugin.controls`: the student's own test period (:data:`CONTROL`),
+  which an honest notebook does not train on, scored like the unseen period. No
+  perturbed copy of the unseen period is used: a model fitted on it generalises
+  smoothly to a slightly perturbed copy, which would then hide the gap measured to the
+  best control.
 """
 
 from __future__ import annotations
@@ -32,6 +48,9 @@ from autograder.plugin import Plugin, ReferenceResult
 HIDDEN_FROM = {"aapl": "2021-01-01", "weather": "2014-07-01"}
 #: The course data set behind each series (``assignments.data.DATASETS``).
 DATASET_OF = {"aapl": "aapl", "weather": "beijing"}
+#: The control: the last share of what the sandbox sees, the notebook's own test period.
+TEST_SHARE = 0.15
+CONTROL = "your test period (the last 15% before the cut-off)"
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,17 @@ class HeldOut:
     frame: object  # pandas.DataFrame
     cut: int
     origins: np.ndarray
+
+
+def student_test_period(held: HeldOut, horizon: int) -> HeldOut:
+    """The last :data:`TEST_SHARE` of the seen part of a series, forecast like the unseen
+    period (the origins of the export cell's preview, the targets all before the cut-off)."""
+    from assignments.a3_timeseries_forecasting.helpers import forecast_origins
+
+    first = int(held.cut * (1 - TEST_SHARE)) - 1
+    return HeldOut(
+        held.frame.iloc[: held.cut], held.cut, forecast_origins(held.cut, first, horizon)
+    )
 
 
 def cut_index(frame, series: str) -> int:
@@ -131,6 +161,7 @@ def figure_png(evaluation, title: str, days: int) -> str:
 class AssignmentPlugin(Plugin):
     def __init__(self, spec) -> None:
         super().__init__(spec)
+        self._controls: dict[str, dict[str, HeldOut]] | None = None
         self._runs: list[dict] = []
         self._baseline_details: dict[str, dict] = {}
         self._judged: tuple[str, dict] = ("", {})  # the last submission's evaluations
@@ -158,6 +189,62 @@ class AssignmentPlugin(Plugin):
             origins = forecast_origins(len(frame), cut - 1, spec.horizon)
             held[series] = HeldOut(frame, cut, origins)
         return held
+
+    def controls(self) -> dict[str, dict[str, HeldOut]]:
+        """:data:`CONTROL`: each series' test period (:func:`student_test_period`)."""
+        from assignments.a3_timeseries_forecasting.helpers import SERIES
+
+        if self._controls is None:
+            held = self.hidden()
+            self._controls = {
+                CONTROL: {
+                    s: student_test_period(held[s], spec.horizon) for s, spec in SERIES.items()
+                }
+            }
+        return self._controls
+
+    def hidden_passages(self) -> list[str]:
+        """The data rows of the unseen period, as the published CSV files hold them."""
+        from assignments import data
+
+        passages = []
+        for series, name in DATASET_OF.items():
+            raw = data.locate(name).read_bytes()
+            rows = [row for row in raw.splitlines()[1:] if row.strip()]
+            seen = len(truncated_csv(raw, series).splitlines()) - 1
+            passages += [row.decode().strip() for row in rows[seen:]]
+        return passages
+
+    def without_recurrence(self, model, entry: dict):
+        """The model's Evaluation of the unseen period with its recurrence removed."""
+        from assignments.a3_timeseries_forecasting.helpers import evaluate
+        from autograder.validity import recurrence_removed
+
+        held = self.hidden()[entry["series"]]
+        with recurrence_removed(model):
+            return evaluate(model, entry, held.frame, held.origins)
+
+    @staticmethod
+    def recurrent_share(result, ablated) -> float:
+        """How much the recurrence moves the forecast (AAPL): the std of the change it makes,
+        relative to the last value, over the std of the actual change (0: none)."""
+        last = result.naive["last"]
+        known = last != 0
+        actual = np.std(result.truth[known] / last[known] - 1) if known.any() else 0.0
+        if not actual > 0:
+            return 0.0
+        moved = (result.forecasts[known] - ablated.forecasts[known]) / last[known]
+        return float(np.std(moved) / actual)
+
+    def on_controls(self, model, entry: dict) -> dict[str, object]:
+        """The model's Evaluation of each control, by the control's name."""
+        from assignments.a3_timeseries_forecasting.helpers import evaluate
+
+        series = entry["series"]
+        return {
+            name: evaluate(model, entry, periods[series].frame, periods[series].origins)
+            for name, periods in self.controls().items()
+        }
 
     def student_view(self, target: Path) -> Path:
         """The two CSV files up to their cut-off, in the published layout the loaders read."""
@@ -263,6 +350,9 @@ class AssignmentPlugin(Plugin):
         scored = self._score(models, preprocessing)
         out = {}
         for name, result in scored.items():
+            model, entry, aapl = models[name], preprocessing[name], result.series == "aapl"
+            ablated = self.without_recurrence(model, entry)
+            controls = {c: round(e.mae_ratio, 4) for c, e in self.on_controls(model, entry).items()}
             self._runs.append(
                 {
                     "seed": seed,
@@ -275,12 +365,17 @@ class AssignmentPlugin(Plugin):
                     "baseline": result.baseline,
                     "naive_mae": result.naive_mae[result.baseline],
                     "naive_mse": result.naive_mse[result.baseline],
+                    "ablated": ablated.mae_ratio,
+                    "share": self.recurrent_share(result, ablated) if aapl else None,
+                    "control": controls[CONTROL],
                 }
             )
             out[name] = ReferenceResult(
                 value=round(result.mae_ratio, 4),
                 epochs=len(histories[name]["loss"]),
                 seconds_per_epoch=round(histories[name]["seconds_per_epoch"], 2),
+                ablated=None if aapl else round(ablated.mae_ratio, 4),
+                controls=controls,
             )
         return out
 
@@ -346,16 +441,21 @@ class AssignmentPlugin(Plugin):
             "(`aapl_min_spread`) gets nothing.",
             "",
             "All four models, per seed (MAE and MSE in original units; ratios to the naive "
-            "forecast; AAPL's spread = std of the forecast change / std of the actual change):",
+            "forecast; AAPL's spread = std of the forecast change / std of the actual change; "
+            "ablated: the MAE ratio with the recurrence removed, and for AAPL how much the "
+            "recurrence moves the forecast (recurrent share); control: the MAE ratio on "
+            f"{CONTROL}):",
             "",
-            "| model | seed | MAE | MSE | naive MAE | naive MSE | MAE ratio | MSE ratio | spread |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| model | seed | MAE | MSE | naive MAE | naive MSE | MAE ratio | MSE ratio | spread "
+            "| ablated | recurrent share | control |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for run in sorted(self._runs, key=lambda r: (r["model"], r["seed"])):
             lines.append(
                 f"| {run['model']} | {run['seed']} | {run['mae']:.3f} | {run['mse']:.3f} "
                 f"| {run['naive_mae']:.3f} | {run['naive_mse']:.3f} | {run['mae_ratio']:.4f} "
-                f"| {run['mse_ratio']:.4f} | {_spread(run)} |"
+                f"| {run['mse_ratio']:.4f} | {_aapl(run)} | {run['ablated']:.4f} "
+                f"| {_aapl(run, 'share')} | {run['control']:.4f} |"
             )
         models = sorted({run["model"] for run in self._runs})
         lines += [
@@ -368,7 +468,7 @@ class AssignmentPlugin(Plugin):
             lines.append(
                 f"| {model} | {mean(r['mae_ratio'] for r in runs):.4f} "
                 f"| {mean(r['mse_ratio'] for r in runs):.4f} "
-                f"| {_spread(min(runs, key=lambda r: r['spread']))} |"
+                f"| {_aapl(min(runs, key=lambda r: r['spread']))} |"
             )
         for series, details in self._baseline_details.items():
             lines += ["", f"Trivial forecasts of {series} (MAE ratio; spread):", ""]
@@ -379,8 +479,9 @@ class AssignmentPlugin(Plugin):
 NAIVE_KEYS = {"last": "last_value", "seasonal": "24_hours_earlier"}
 
 
-def _spread(run: dict) -> str:
-    return f"{run['spread']:.3f}" if run["model"].startswith("aapl") else "-"
+def _aapl(run: dict, key: str = "spread") -> str:
+    """An AAPL-only figure of a run (spread, recurrent share), '-' for the weather."""
+    return f"{run[key]:.3f}" if run["model"].startswith("aapl") else "-"
 
 
 def keras_seed(seed: int) -> None:
