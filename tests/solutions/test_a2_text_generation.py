@@ -5,6 +5,12 @@ layout: ``artifacts/models/`` and ``probes/``): untrained, constant, a Dense n-g
 model, a shortcut around the LSTM, a sampler that ignores the temperature, one that
 returns ids outside the vocabulary, a model with too many outputs. Each gets its
 expected score; none of the bad models earns more than a quarter of the points.
+
+Did the model earn its metric: models set by hand (never trained) that a recurrent
+layer carrying nothing puts in front of a trigram count model, that are set from the
+held-out text, or that read the next character (a Bidirectional layer, a centred
+Conv1D) earn at most a quarter too, while a causal Conv1D before a real recurrence
+keeps its points; slow tests train honest variations and models on the held-out text.
 """
 
 from __future__ import annotations
@@ -158,6 +164,8 @@ def test_spec_contract():
     }
     for name in CELL_TYPES:
         assert spec.thresholds[f"bpc_{name}"] < spec.thresholds[f"bpc_basic_{name}"]
+        assert spec.thresholds[f"min_ablation_loss_{name}"] > 0
+        assert spec.thresholds[f"contamination_margin_{name}"] > 0
     assert spec.calibration.better == "lower" and spec.calibration.metric == "bpc"
 
 
@@ -263,6 +271,43 @@ def test_baselines_are_the_count_models(plugin):
     assert set(baselines) == {"unigram", "bigram"}
     assert 4.7 < baselines["unigram"] < 5.0 and 3.4 < baselines["bigram"] < 3.8
     assert baselines["unigram"] == pytest.approx(plugin.unigram_bpc(), abs=1e-3)
+
+
+def test_controls_are_text_no_notebook_trains_on(plugin, shakespeare):
+    held_out = plugin.held_out_text()
+    seen = shakespeare[: -len(held_out)]
+    validation, shuffled = plugin.controls().values()
+    _, validation_part = solution.split_text(seen, 0.1)  # what the notebook validates on
+    assert validation == validation_part and len(validation) > 100_000
+    assert shuffled != held_out and sorted(shuffled) == sorted(held_out)
+    lines = list(zip(shuffled.split("\n"), held_out.split("\n"), strict=True))
+    assert all(sorted(mine.split(" ")) == sorted(theirs.split(" ")) for mine, theirs in lines)
+
+
+def test_hidden_passages_are_the_held_out_speeches(plugin, shakespeare):
+    from autograder.scan import PassageIndex
+
+    held_out = plugin.held_out_text()
+    passages = plugin.hidden_passages()
+    assert len(passages) > 900 and all(passage in held_out for passage in passages)
+    index = PassageIndex.of(passages)  # what the scan of the submitted files looks for
+    seen = shakespeare[: -len(held_out)]
+    assert index.matches(held_out[-5_000:]) > 50 and index.matches(seen[-50_000:]) == 0
+
+
+def test_reference_run_measures_the_recurrence_and_the_controls(plugin, vocab, monkeypatch):
+    """The reference's models (here set from held-out text, as a trigram model) are scored as
+    the judge scores them: with and without the recurrence, on the controls."""
+    counts = trigram_log_probs(plugin.held_out_text()[:20_000], vocab)
+    models = {c: carried_trigram(c, counts) for c in CELL_TYPES}
+    history = {"loss": [2.0], "val_loss": [2.1], "seconds_per_epoch": 1.0}
+    trained = (vocab, models, {c: history for c in CELL_TYPES})
+    monkeypatch.setattr(solution, "train_all", lambda *args, **kwargs: trained)
+    results = plugin.reference_run(seed=1)
+    for result in results.values():
+        assert result.ablated > result.value + 0.1  # the trigram needs the carried character
+        assert set(result.controls) == set(plugin.controls())
+        assert min(result.controls.values()) > result.value  # set from held-out text
 
 
 # --------------------------------------------------------------------------- hidden checks
@@ -489,3 +534,345 @@ def test_a_model_with_more_outputs_than_characters_is_not_scored(
             {c: curve for c in CELL_TYPES},
             tmp_path / "refused",
         )
+
+
+# --------------------------------------------------------------------------- did the model earn it
+#
+# Crafted language models, set by hand and never trained. The characters enter as one-hot
+# vectors; the recurrent layer has 2V units (V characters): the first V hold the current
+# character and the last V the previous one, either carried from the previous step by the
+# recurrence or handed in by a causal convolution (the recurrence then carries nothing).
+# A trigram count model (log-probabilities computed here with numpy) turns (previous,
+# current) into the logits of the next character.
+
+OPEN = 30.0  # a gate's bias that keeps it open (+) or closed (-)
+SHARP = 10.0  # a candidate's weight: tanh(10 x) is 1 for x = 1
+#: the recurrent layer's output for a held character: o * tanh(c) with c = 1, or the candidate
+LEVEL = {"lstm": math.tanh(math.tanh(SHARP)), "gru": math.tanh(SHARP)}
+PEEK = 20.0  # the logit of the character a look-ahead model reads
+
+
+def trigram_log_probs(text: str, vocab, discount: float = 0.75) -> dict:
+    """The trigram count model of ``text``, interpolated with absolute discounting, as logs.
+
+    ``unigram`` (V,), ``bigram`` (V, V) by previous character, ``trigram`` (P, V) for each
+    of the P character pairs of ``text``, listed in ``pairs`` as ``first * V + second``.
+    """
+    size = len(vocab)
+    ids = solution.encode(text, vocab).astype(np.int64)
+
+    def smoothed(counts, lower):
+        total = counts.sum(axis=1, keepdims=True)
+        kinds = (counts > 0).sum(axis=1, keepdims=True)
+        p = (np.maximum(counts - discount, 0) + discount * kinds * lower) / np.maximum(total, 1)
+        return np.where(total > 0, p, lower)
+
+    unigram = smoothed(np.bincount(ids, minlength=size)[None, :], np.full(size, 1 / size))[0]
+    counts = np.zeros((size, size))
+    np.add.at(counts, (ids[:-1], ids[1:]), 1)
+    bigram = smoothed(counts, unigram[None, :])
+    keys = ids[:-2] * size + ids[1:-1]
+    pairs = np.unique(keys)
+    counts = np.zeros((len(pairs), size))
+    np.add.at(counts, (np.searchsorted(pairs, keys), ids[2:]), 1)
+    trigram = smoothed(counts, bigram[pairs % size])
+    return {
+        "unigram": np.log(unigram),
+        "bigram": np.log(bigram),
+        "pairs": pairs,
+        "trigram": np.log(trigram),
+    }
+
+
+def recurrent_layer(cell_type: str, inputs: int, size: int, carry: bool) -> tuple:
+    """A recurrent layer of ``2 * size`` units that holds characters, and its weights.
+
+    Units ``[0, size)`` hold inputs ``[0, size)`` of the step. With ``carry`` the units
+    ``[size, 2 size)`` hold the previous step's first units (the previous character);
+    without, they hold inputs ``[size, 2 size)`` and nothing crosses a step (recurrent
+    kernel zero, forget or update gate closed).
+    """
+    units = 2 * size
+    candidate, recurrent = np.zeros((inputs, units)), np.zeros((units, units))
+    candidate[:size, :size] = SHARP * np.eye(size)
+    if carry:
+        recurrent[:size, size:] = SHARP * np.eye(size)
+    else:
+        candidate[size:, size:] = SHARP * np.eye(size)
+    if cell_type == "lstm":  # gates i, f, c, o: input and output open, forget closed
+        gates = [np.full(units, OPEN), np.full(units, -OPEN), np.zeros(units), np.full(units, OPEN)]
+        weights = [
+            np.concatenate([0 * candidate, 0 * candidate, candidate, 0 * candidate], axis=1),
+            np.concatenate([0 * recurrent, 0 * recurrent, recurrent, 0 * recurrent], axis=1),
+            np.concatenate(gates),
+        ]
+    else:  # GRU gates z, r, h (reset after): update closed, reset open
+        bias = np.zeros((2, 3 * units))
+        bias[0, :units], bias[0, units : 2 * units] = -OPEN, OPEN
+        weights = [
+            np.concatenate([np.zeros((inputs, 2 * units)), candidate], axis=1),
+            np.concatenate([np.zeros((units, 2 * units)), recurrent], axis=1),
+            bias,
+        ]
+    kind = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell_type]
+    return kind(units, return_sequences=True), weights
+
+
+def one_hot(size: int) -> tuple:
+    return keras.layers.Embedding(size, size), [np.eye(size)]
+
+
+def shifted_conv(size: int, width: int, tap: int, padding: str, outputs: int = 0) -> tuple:
+    """A Conv1D that hands on the one-hot character at ``tap`` of its window (and, with
+    ``outputs = 2 size``, the one just before it in the last ``size`` outputs)."""
+    kernel = np.zeros((width, size, outputs or size))
+    kernel[tap, :, :size] = np.eye(size)
+    if outputs:
+        kernel[tap - 1, :, size:] = np.eye(size)
+    return keras.layers.Conv1D(outputs or size, width, padding=padding), [
+        kernel,
+        np.zeros(outputs or size),
+    ]
+
+
+def trigram_head(counts: dict, level: float) -> list:
+    """Dense layers from (current, previous) characters at ``level`` to the trigram's logits.
+
+    A ReLU unit fires (1) for each current character and for each known pair; the
+    logits add the log-probability ratios of the longest context that fired.
+    """
+    size, pairs = len(counts["unigram"]), counts["pairs"]
+    first, second = pairs // size, pairs % size
+    detect = np.zeros((2 * size, size + len(pairs)))
+    detect[np.arange(size), np.arange(size)] = 1 / level
+    columns = size + np.arange(len(pairs))
+    detect[second, columns] = detect[size + first, columns] = 1 / level
+    bias = np.concatenate([np.zeros(size), -np.ones(len(pairs))])
+    table = np.concatenate(
+        [
+            counts["bigram"] - counts["unigram"],
+            counts["trigram"] - counts["bigram"][second],
+        ]
+    )
+    return [
+        (keras.layers.Dense(size + len(pairs), activation="relu"), [detect, bias]),
+        (keras.layers.Dense(size), [table, counts["unigram"]]),
+    ]
+
+
+def peek_head(size: int, units: int, start: int, level: float) -> list:
+    """A Dense layer whose logits name the character held in units ``[start, start + size)``."""
+    kernel = np.zeros((units, size))
+    kernel[start + np.arange(size), np.arange(size)] = PEEK / level
+    return [(keras.layers.Dense(size), [kernel, np.zeros(size)])]
+
+
+def assemble(parts: list) -> keras.Model:
+    """A Sequential of (layer, weights) pairs, the weights set."""
+    model = keras.Sequential([keras.Input(shape=(None,), dtype="int32"), *(p for p, _ in parts)])
+    for layer, weights in parts:
+        layer.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    return model
+
+
+def pass_through_trigram(cell_type: str, counts: dict) -> keras.Model:
+    """A causal convolution hands (current, previous) character to a recurrent layer that
+    passes them on and carries nothing; a trigram count model does all the work."""
+    size = len(counts["unigram"])
+    return assemble(
+        [
+            one_hot(size),
+            shifted_conv(size, 2, 1, "causal", outputs=2 * size),
+            recurrent_layer(cell_type, 2 * size, size, carry=False),
+            *trigram_head(counts, LEVEL[cell_type]),
+        ]
+    )
+
+
+def carried_trigram(cell_type: str, counts: dict, causal_front: bool = False) -> keras.Model:
+    """The recurrent layer carries the previous character to the next step (real recurrent
+    work); a trigram count model turns (previous, current) into logits. ``causal_front``:
+    a causal convolution (handing on the current character) comes first."""
+    size = len(counts["unigram"])
+    front = [shifted_conv(size, 2, 1, "causal")] if causal_front else []
+    return assemble(
+        [
+            one_hot(size),
+            *front,
+            recurrent_layer(cell_type, size, size, carry=True),
+            *trigram_head(counts, LEVEL[cell_type]),
+        ]
+    )
+
+
+def bidirectional_peek(cell_type: str, size: int) -> keras.Model:
+    """A Bidirectional layer whose backward half carries the NEXT character to each step;
+    the logits name it: a language model that reads what it predicts."""
+    layer, weights = recurrent_layer(cell_type, size, size, carry=True)
+    return assemble(
+        [
+            one_hot(size),
+            (keras.layers.Bidirectional(layer), weights + weights),
+            *peek_head(size, 4 * size, 3 * size, LEVEL[cell_type]),
+        ]
+    )
+
+
+def centred_conv_peek(cell_type: str, size: int) -> keras.Model:
+    """A centred convolution (padding='same') hands on the character two steps ahead; the
+    recurrent layer carries it one step, so the logits at t name character t + 1."""
+    return assemble(
+        [
+            one_hot(size),
+            shifted_conv(size, 5, 4, "same"),
+            recurrent_layer(cell_type, size, size, carry=True),
+            *peek_head(size, 2 * size, size, LEVEL[cell_type]),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def seen_counts(vocab, plugin, shakespeare):
+    """The trigram count model of the text the notebook sees."""
+    return trigram_log_probs(shakespeare[: -len(plugin.held_out_text())], vocab)
+
+
+def judged_models(build, tmp_path, vocab) -> tuple[dict, dict]:
+    """(the crafted models by cell type, their judged results)."""
+    models = {cell_type: build(cell_type) for cell_type in CELL_TYPES}
+    return models, judge(write_submission(tmp_path, models, vocab))
+
+
+def messages(results: dict) -> dict[str, str]:
+    """The messages of the checks a model's quality decides, by check."""
+    checks = ("test_heldout_basic", "test_heldout_target", "test_generation")
+    return {f"{c}[{m}]": results[f"{c}[{m}]"].message for c in checks for m in CELL_TYPES}
+
+
+def reach_the_basic_tier(models: dict, plugin, vocab) -> bool:
+    """Whether each model's held-out loss reaches its basic tier (it would earn points)."""
+    thresholds = specs.load(ID).thresholds
+    return all(
+        plugin.bits_per_character(model, plugin.held_out_text(), vocab).bpc
+        <= thresholds[f"bpc_basic_{cell_type}"]
+        for cell_type, model in models.items()
+    )
+
+
+def test_a_recurrent_layer_that_carries_nothing_earns_no_metric_points(
+    seen_counts, plugin, vocab, tmp_path
+):
+    models, results = judged_models(
+        lambda cell_type: pass_through_trigram(cell_type, seen_counts), tmp_path, vocab
+    )
+    assert reach_the_basic_tier(models, plugin, vocab)
+    assert results["test_architecture[lstm]"].passed and results["test_architecture[gru]"].passed
+    assert score(results) == 9 <= AUTOGRADED / 4
+    for name, message in messages(results).items():
+        kind = "LSTM" if "lstm" in name else "GRU"
+        assert message.startswith(f"not graded: with the {kind}'s state reset at every character")
+        assert f"does not use what the {kind} carries from one character to the next" in message
+
+
+def test_a_model_set_from_the_held_out_text_has_its_points_withheld(plugin, vocab, tmp_path):
+    counts = trigram_log_probs(plugin.held_out_text(), vocab)
+    models, results = judged_models(
+        lambda cell_type: carried_trigram(cell_type, counts), tmp_path, vocab
+    )
+    assert reach_the_basic_tier(models, plugin, vocab)
+    assert score(results) == 9 <= AUTOGRADED / 4
+    held = {name: r for name, r in results.items() if r.withheld}
+    assert {
+        f"{c}[{m}]" for c in ("test_heldout_basic", "test_generation") for m in CELL_TYPES
+    } <= set(held)
+    for result in held.values():
+        assert result.message.startswith("withheld for the instructor's review: bits per character")
+        assert (
+            "your validation stretch" in result.review
+            and "words of each line shuffled" in result.review
+        )
+        assert "may have been trained on the hidden data" in result.review
+    assert "rises to" in results["test_heldout_basic[lstm]"].message  # the recurrence works
+
+
+@pytest.mark.parametrize("build", [bidirectional_peek, centred_conv_peek])
+def test_a_model_that_reads_the_next_character_is_not_graded(build, plugin, vocab, tmp_path):
+    models, results = judged_models(lambda cell_type: build(cell_type, len(vocab)), tmp_path, vocab)
+    for model in models.values():  # strong: it predicts almost every character
+        assert plugin.bits_per_character(model, plugin.held_out_text(), vocab).bpc < 0.2
+    assert results["test_architecture[lstm]"].passed and results["test_architecture[gru]"].passed
+    assert score(results) == 9 <= AUTOGRADED / 4
+    for name, message in messages(results).items():
+        kind = "LSTM" if "lstm" in name else "GRU"
+        assert message.startswith(f"not graded: the {kind} model sees what it predicts")
+        assert "A language model may look only back" in message
+
+
+def test_a_causal_convolution_before_a_real_recurrence_keeps_its_points(
+    seen_counts, vocab, tmp_path
+):
+    _, results = judged_models(
+        lambda cell_type: carried_trigram(cell_type, seen_counts, causal_front=True),
+        tmp_path,
+        vocab,
+    )
+    for name, message in messages(results).items():
+        assert not message.startswith("not graded") and not results[name].withheld, message
+    passed = {f"{c}[{m}]" for c in ("test_heldout_basic", "test_generation") for m in CELL_TYPES}
+    assert passed <= {name for name, r in results.items() if r.passed}
+    message = results["test_heldout_basic[gru]"].message
+    assert "with the GRU's state reset at every character, bits per character rises to" in message
+    assert "on comparable data no notebook trains on" in message
+
+
+def fitted(model: keras.Model, text: str, vocab, epochs: int = 1) -> keras.Model:
+    """``model`` trained for seconds (Adam, 1e-2) on windows of 50 characters of ``text``."""
+    keras.utils.set_random_seed(0)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2, clipnorm=5.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    windows = solution.make_dataset(solution.encode(text, vocab), 50, 50, 32, shuffle=True)
+    model.fit(windows, epochs=epochs, verbose=0)
+    return model
+
+
+@pytest.mark.slow
+def test_honest_variations_keep_their_metric(vocab, plugin, shakespeare, tmp_path):
+    """A causal Conv1D feeding an LSTM; two stacked GRUs with dropout and recurrent dropout."""
+    layers = keras.layers
+
+    def language_model(*middle) -> keras.Model:
+        ends = [keras.Input(shape=(None,), dtype="int32"), layers.Embedding(len(vocab), 32)]
+        return keras.Sequential([*ends, *middle, layers.Dense(len(vocab))])
+
+    models = {
+        "lstm": language_model(
+            layers.Conv1D(64, 5, padding="causal", activation="relu"),
+            layers.LSTM(96, return_sequences=True),
+        ),
+        "gru": language_model(
+            layers.GRU(64, return_sequences=True, dropout=0.1, recurrent_dropout=0.1),
+            layers.GRU(64, return_sequences=True, dropout=0.1),
+        ),
+    }
+    seen = shakespeare[: -len(plugin.held_out_text())][:200_000]
+    trained = {name: fitted(model, seen, vocab) for name, model in models.items()}
+    results = judge(write_submission(tmp_path, trained, vocab))
+    for name, message in messages(results).items():
+        assert not message.startswith("not graded") and not results[name].withheld, message
+    assert results["test_generation[lstm]"].passed and results["test_generation[gru]"].passed
+
+
+@pytest.mark.slow
+def test_models_trained_on_the_held_out_text_have_their_points_withheld(plugin, vocab, tmp_path):
+    held_out = plugin.held_out_text()
+    trained = {
+        c: fitted(solution.build_model(c, len(vocab), 32, 128), held_out, vocab, epochs=4)
+        for c in CELL_TYPES
+    }
+    results = judge(write_submission(tmp_path, trained, vocab))
+    assert score(results) <= AUTOGRADED / 4
+    assert results["test_generation[lstm]"].withheld and results["test_generation[gru]"].withheld
+    for result in results.values():
+        assert not result.withheld or "may have been trained on the hidden data" in result.review

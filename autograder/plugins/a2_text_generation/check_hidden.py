@@ -2,13 +2,18 @@
 
 Points per grade cell of the notebook (39 autograded): test_text 2, test_sampler 4,
 test_export 1, test_models 4, test_heldout 28. How points are earned: the held-out
-bits per character decide most of them and count for a model only when its
-architecture check passes (the recurrent layer of its name on the one path from
-the input to the logits); the judge's own sampling counts only for a model that
-beats the unigram model. What the locked export cell guarantees anyway is worth 1
-point. So untrained, constant or non-recurrent models earn at most 9 of 39 (the
-functions' probes, the samples file, the export and the architecture checks).
-Only the assertion messages reach the student.
+bits per character decide most of them, and the judge's own sampling counts only for a
+model that beats the unigram model. Both count for a model only when the model earned
+them: its architecture check passes (the recurrent layer of its name on the one path
+from the input to the logits), its logits up to a position do not change when only
+later characters change (a language model looks only back), and, once better than a
+unigram model, it loses at least ``min_ablation_loss_<model>`` bits per character
+without its recurrence. A model that scores markedly better on the held-out stretch
+than on the controls no notebook trains on has those points withheld for the
+instructor's review. What the locked export cell guarantees anyway is worth 1 point.
+So untrained, constant, non-recurrent, look-ahead or recurrence-free models earn at
+most 9 of 39 (the functions' probes, the samples file, the export and the architecture
+checks). Only the assertion messages reach the student.
 """
 
 from __future__ import annotations
@@ -341,24 +346,28 @@ def test_architecture(cell_type, architecture):
     assert not problem, problem
 
 
-def graded(cell_type: str, architecture) -> None:
-    problem = architecture(cell_type)
+def graded(cell_type: str, not_graded) -> None:
+    """Fail unless the model's held-out loss counts (see the module's docstring)."""
+    problem = not_graded(cell_type)
     if problem:
-        pytest.fail(f"not graded: the model did not pass its architecture check ({problem})")
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.mark.points(1)
 @pytest.mark.grade_cell("test_models")
 @per_cell
-def test_generation(cell_type, architecture, heldout, judge_samples, plugin, thresholds, measured):
+def test_generation(
+    cell_type, not_graded, heldout, chance, judge_samples, plugin, earned, measured
+):
     """The grader's own samples from the model stay in the vocabulary and vary more when hot."""
-    graded(cell_type, architecture)
-    score, unigram = heldout(cell_type), plugin.unigram_bpc()
-    if score.bpc > unigram - thresholds["chance_margin_bpc"]:
+    graded(cell_type, not_graded)
+    score = heldout(cell_type)
+    if score.bpc > chance:
         pytest.fail(
             f"not graded: the {LAYER_NAMES[cell_type]} model is no better than a unigram model "
-            f"on held-out text ({score.bpc:.2f} vs {unigram:.2f} bits per character)"
+            f"on held-out text ({score.bpc:.2f} vs {plugin.unigram_bpc():.2f} bits per character)"
         )
+    earned(cell_type)  # a model flagged by the controls has the points withheld
     samples = judge_samples(cell_type)
     for temperature, rows in samples.items():
         for row in rows:
@@ -388,9 +397,9 @@ def test_generation(cell_type, architecture, heldout, judge_samples, plugin, thr
 # --------------------------------------------------------------------------- held-out loss
 
 
-def advice(bpc: float, unigram: float, basic: float) -> str:
+def advice(bpc: float, chance: float, basic: float) -> str:
     """What to look at, given where the held-out loss fell."""
-    if bpc >= unigram - 0.05:
+    if bpc > chance:
         return (
             "That is no better than counting characters (a unigram model): the model learned "
             "nothing usable. Was it trained long enough, do the windows and their targets "
@@ -408,9 +417,11 @@ def advice(bpc: float, unigram: float, basic: float) -> str:
     )
 
 
-def graded_bpc(cell_type, architecture, heldout, plugin, thresholds, measured, tier: str):
+def graded_bpc(
+    cell_type, tier: str, not_graded, heldout, chance, thresholds, earned, measured
+) -> None:
     """Assert the model's held-out bits per character reach ``tier``; every outcome shows them."""
-    graded(cell_type, architecture)
+    graded(cell_type, not_graded)
     score = heldout(cell_type)
     basic, target = thresholds[f"bpc_basic_{cell_type}"], thresholds[f"bpc_{cell_type}"]
     needed = basic if tier == "basic" else target
@@ -424,25 +435,23 @@ def graded_bpc(cell_type, architecture, heldout, plugin, thresholds, measured, t
         f"the {LAYER_NAMES[cell_type]} model: held-out {score.bpc:.3f} bits per character"
         f"{unknown}, {tier} tier {needed:.3f}"
     )
-    measured(numbers, score.bpc, cell_type)
-    assert score.seconds <= thresholds["max_inference_s"], (
-        f"models/{cell_type}.keras took {score.seconds:.0f} s to score the held-out text; the "
-        f"cap is {thresholds['max_inference_s']:.0f} s: use fewer or smaller layers"
-    )
-    assert score.bpc <= needed, f"{numbers}. {advice(score.bpc, plugin.unigram_bpc(), basic)}"
+    if score.bpc > needed:
+        measured(numbers, score.bpc, cell_type)
+        pytest.fail(f"{numbers}. {advice(score.bpc, chance, basic)}", pytrace=False)
+    measured(f"{numbers}; {earned(cell_type)}", score.bpc, cell_type)
 
 
 @pytest.mark.points(6)
 @pytest.mark.grade_cell("test_heldout")
 @per_cell
-def test_heldout_basic(cell_type, architecture, heldout, plugin, thresholds, measured):
+def test_heldout_basic(cell_type, not_graded, heldout, chance, thresholds, earned, measured):
     """Held-out bits per character reach the basic tier (well below a bigram count model)."""
-    graded_bpc(cell_type, architecture, heldout, plugin, thresholds, measured, "basic")
+    graded_bpc(cell_type, "basic", not_graded, heldout, chance, thresholds, earned, measured)
 
 
 @pytest.mark.points(8)
 @pytest.mark.grade_cell("test_heldout")
 @per_cell
-def test_heldout_target(cell_type, architecture, heldout, plugin, thresholds, measured):
+def test_heldout_target(cell_type, not_graded, heldout, chance, thresholds, earned, measured):
     """Held-out bits per character reach the calibrated target."""
-    graded_bpc(cell_type, architecture, heldout, plugin, thresholds, measured, "target")
+    graded_bpc(cell_type, "target", not_graded, heldout, chance, thresholds, earned, measured)

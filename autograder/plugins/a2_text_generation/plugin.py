@@ -22,9 +22,9 @@ trivial baselines with smoothed character n-gram count models on the same target
 from __future__ import annotations
 
 import math
-import time
+import random
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ from assignments.a2_text_generation import EVAL_WINDOW
 from autograder.plugin import Plugin, ReferenceResult
 
 HELD_OUT_FRACTION = 0.1
+#: the validation stretch: the notebook validates on the last tenth of what it sees
+VALIDATION_FRACTION = 0.1
 #: the judge scores every ``WINDOW_STEP``-th window of the held-out stretch
 WINDOW_STEP = 2
 #: cost, in bits, of a held-out character that the student's vocabulary lacks
@@ -44,6 +46,13 @@ JUDGE_SAMPLE_LENGTH = 120
 JUDGE_SAMPLE_WINDOW = 32
 JUDGE_SAMPLE_SEED = 11
 NGRAM_DISCOUNT = 0.75
+#: how many of the scored windows the ablation, each control and the look-ahead use
+ABLATION_WINDOWS = BATCH_SIZE
+CONTROL_WINDOWS = BATCH_SIZE
+LOOKAHEAD_WINDOWS = 8
+SHUFFLE_SEED = 17
+VALIDATION_CONTROL = "your validation stretch (the last tenth of the text you are given)"
+SHUFFLED_CONTROL = "the held-out text with the words of each line shuffled"
 
 
 def held_out_start(text: str) -> int:
@@ -60,6 +69,22 @@ def corpus_parts() -> tuple[str, str]:
     return text[:start], text[start:]
 
 
+def validation_stretch(seen: str) -> str:
+    """The part of ``seen`` that the notebook keeps for validation (its contiguous last tenth)."""
+    return seen[int(round(len(seen) * (1 - VALIDATION_FRACTION))) :]
+
+
+def shuffle_words(text: str, seed: int = SHUFFLE_SEED) -> str:
+    """``text`` with the words of each line in a shuffled order (same characters and lines)."""
+    rng = random.Random(seed)
+    lines = []
+    for line in text.split("\n"):
+        words = line.split(" ")
+        rng.shuffle(words)
+        lines.append(" ".join(words))
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- the metric
 
 
@@ -70,38 +95,55 @@ class Score:
     bpc: float
     characters: int  # scored target positions
     unknown: int  # of which the vocabulary lacks the character
-    seconds: float
+    window_bits: np.ndarray = field(repr=False, compare=False)  # the bits of each window
 
 
 class ScoreError(ValueError):
     """The model cannot be scored (wrong output shape, NaN); the message is for the student."""
 
 
-def window_starts(text: str, window: int) -> range:
-    """Where the scored windows of ``text`` start: every ``WINDOW_STEP``-th of the windows."""
-    return range(0, (len(text) - 1) // window * window, window * WINDOW_STEP)
+def spread(total: int, count: int | None) -> np.ndarray:
+    """Indices of ``count`` of ``total`` items, evenly spread (all of them without ``count``)."""
+    if count is None or count >= total:
+        return np.arange(total)
+    return np.linspace(0, total - 1, count).round().astype(int)
 
 
-def window_arrays(text: str, vocab: list[str], window: int) -> tuple[np.ndarray, np.ndarray]:
+def window_starts(text: str, window: int, count: int | None = None) -> np.ndarray:
+    """Where the scored windows of ``text`` start: every ``WINDOW_STEP``-th of the windows.
+
+    With ``count``, that many of them, evenly spread over the text.
+    """
+    starts = np.arange(0, (len(text) - 1) // window * window, window * WINDOW_STEP)
+    return starts[spread(len(starts), count)]
+
+
+def window_arrays(
+    text: str, vocab: list[str], window: int, count: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (unknown character -> the id of a space), targets (unknown -> -1): ``(n, window)``."""
     index = {char: i for i, char in enumerate(vocab)}
     ids = np.fromiter((index.get(char, -1) for char in text), dtype=np.int64, count=len(text))
-    starts = np.array(window_starts(text, window))
+    starts = window_starts(text, window, count)
     inputs = ids[starts[:, None] + np.arange(window)]
     targets = ids[starts[:, None] + np.arange(1, window + 1)]
     inputs = np.where(inputs < 0, index.get(" ", 0), inputs).astype(np.int32)
     return inputs, targets
 
 
-def bits_per_character(model, text: str, vocab: list[str], window: int | None = None) -> Score:
-    """The model's mean cross-entropy, in bits, of each next character of ``text``."""
+def window_bits(model, inputs: np.ndarray, targets: np.ndarray, vocab_size: int) -> np.ndarray:
+    """The model's cross-entropy, in bits, summed over each window (``UNKNOWN_BITS`` for a
+    target of -1). One traced function: the last batch is padded to the batch size."""
     import tensorflow as tf
 
-    inputs, targets = window_arrays(text, vocab, window or EVAL_WINDOW)
-    vocab_size = len(vocab)
-    start = time.perf_counter()
+    shape = tuple(np.asarray(model(inputs[:2, :7], training=False)).shape)
+    if shape != (2, 7, vocab_size):
+        raise ScoreError(
+            f"the model maps windows of shape (2, 7) to {shape}, not to logits of "
+            f"shape (2, 7, {vocab_size}) for the {vocab_size} characters of vocab.json"
+        )
 
-    @tf.function(reduce_retracing=True)
+    @tf.function
     def nats(x, y):
         logits = tf.cast(model(x, training=False), tf.float32)
         known = y >= 0
@@ -109,31 +151,80 @@ def bits_per_character(model, text: str, vocab: list[str], window: int | None = 
             labels=tf.where(known, y, tf.zeros_like(y)), logits=logits
         )
         finite = tf.reduce_all(tf.math.is_finite(logits))
-        return tf.reduce_sum(tf.where(known, losses, 0.0)), tf.shape(logits), finite
+        return tf.reduce_sum(tf.where(known, losses, 0.0), axis=1), finite
 
-    total = 0.0
+    rows = len(inputs)
+    padding = -rows % BATCH_SIZE
+    inputs = np.concatenate([inputs, np.zeros((padding, inputs.shape[1]), inputs.dtype)])
+    labels = np.concatenate([targets, np.zeros((padding, targets.shape[1]), targets.dtype)])
+    found = []
     for begin in range(0, len(inputs), BATCH_SIZE):
-        x = tf.constant(inputs[begin : begin + BATCH_SIZE])
-        y = tf.constant(targets[begin : begin + BATCH_SIZE], dtype=tf.int32)
-        if begin == 0:
-            shape = tuple(np.asarray(model(x[:2, :7], training=False)).shape)
-            if shape != (2, 7, vocab_size):
-                raise ScoreError(
-                    f"the model maps windows of shape (2, 7) to {shape}, not to logits of "
-                    f"shape (2, 7, {vocab_size}) for the {vocab_size} characters of vocab.json"
-                )
-        batch_nats, shape, finite = nats(x, y)
+        batch = slice(begin, begin + BATCH_SIZE)
+        batch_nats, finite = nats(tf.constant(inputs[batch]), tf.constant(labels[batch], tf.int32))
         if not bool(finite):
             raise ScoreError("the model outputs NaN or infinite logits on held-out text")
-        total += float(batch_nats)
-    unknown = int(np.sum(targets < 0))
-    bits = total / math.log(2) + unknown * UNKNOWN_BITS
+        found.append(np.asarray(batch_nats))
+    nats_per_window = np.concatenate(found)[:rows]
+    return nats_per_window / math.log(2) + UNKNOWN_BITS * np.sum(targets < 0, axis=1)
+
+
+def bits_per_character(
+    model, text: str, vocab: list[str], window: int | None = None, count: int | None = None
+) -> Score:
+    """The model's mean cross-entropy, in bits, of each next character of ``text``.
+
+    ``count``: only that many of the scored windows, evenly spread (all by default).
+    """
+    inputs, targets = window_arrays(text, vocab, window or EVAL_WINDOW, count)
+    bits = window_bits(model, inputs, targets, len(vocab))
     return Score(
-        bpc=bits / targets.size,
+        bpc=float(bits.sum() / targets.size),
         characters=int(targets.size),
-        unknown=unknown,
-        seconds=time.perf_counter() - start,
+        unknown=int(np.sum(targets < 0)),
+        window_bits=bits,
     )
+
+
+def ablation_bpc(model, text: str, vocab: list[str], score: Score) -> tuple[float, float]:
+    """(with, without) the recurrence: bits per character on ``ABLATION_WINDOWS`` of the
+    windows that ``score``, the model's on ``text``, measured."""
+    from autograder.validity import recurrence_removed
+
+    with_state = score.window_bits[spread(len(score.window_bits), ABLATION_WINDOWS)]
+    with recurrence_removed(model):
+        without_state = bits_per_character(model, text, vocab, count=ABLATION_WINDOWS)
+    return float(with_state.sum() / without_state.characters), without_state.bpc
+
+
+def control_bpc(model, controls: dict[str, str], vocab: list[str]) -> dict[str, float]:
+    """Bits per character on ``CONTROL_WINDOWS`` scored windows of each control text, by name."""
+    arrays = [
+        window_arrays(text, vocab, EVAL_WINDOW, CONTROL_WINDOWS) for text in controls.values()
+    ]
+    inputs, targets = (np.concatenate(parts) for parts in zip(*arrays, strict=True))
+    bits = window_bits(model, inputs, targets, len(vocab))
+    ends = np.cumsum([len(part) for part, _ in arrays])
+    return {
+        name: float(part.sum() / (len(part) * EVAL_WINDOW))
+        for name, part in zip(controls, np.split(bits, ends[:-1]), strict=True)
+    }
+
+
+def text_lookahead(model, text: str, vocab: list[str]):
+    """How much the logits up to a position change when only the later characters change.
+
+    On ``LOOKAHEAD_WINDOWS`` held-out windows; each later id is replaced by the next id.
+    """
+    from autograder.validity import lookahead
+
+    inputs, _ = window_arrays(text, vocab, EVAL_WINDOW, LOOKAHEAD_WINDOWS)
+
+    def replace_after(ids: np.ndarray, cut: int) -> np.ndarray:
+        changed = ids.copy()
+        changed[:, cut + 1 :] = (changed[:, cut + 1 :] + 1) % len(vocab)
+        return changed
+
+    return lookahead(lambda ids: model.predict_on_batch(ids), inputs, replace_after)
 
 
 def judge_samples(model, vocab: list[str], seed_text: str) -> dict[float, list[str]]:
@@ -215,19 +306,36 @@ def ngram_bpc(train: str, text: str, order: int, window: int | None = None) -> f
 
 class AssignmentPlugin(Plugin):
     bits_per_character = staticmethod(bits_per_character)
+    ablation_bpc = staticmethod(ablation_bpc)
+    control_bpc = staticmethod(control_bpc)
+    text_lookahead = staticmethod(text_lookahead)
     judge_samples = staticmethod(judge_samples)
     judge_sample_length = JUDGE_SAMPLE_LENGTH
 
-    def load_hidden(self) -> tuple[str, np.ndarray]:
-        """(the held-out stretch, the unigram model's bits per character on it)."""
+    def load_hidden(self) -> tuple[str, np.ndarray, str]:
+        """(the held-out stretch, the unigram model's bits per character on it, the
+        validation stretch)."""
         seen, held_out = corpus_parts()
-        return held_out, np.array(ngram_bpc(seen, held_out, 1))
+        return held_out, np.array(ngram_bpc(seen, held_out, 1)), validation_stretch(seen)
 
     def held_out_text(self) -> str:
         return self.hidden()[0]
 
     def unigram_bpc(self) -> float:
         return float(self.hidden()[1])
+
+    def controls(self) -> dict[str, str]:
+        """Text like the held-out stretch that no notebook trains on, by name."""
+        if not hasattr(self, "_controls"):
+            self._controls = {
+                VALIDATION_CONTROL: self.hidden()[2],
+                SHUFFLED_CONTROL: shuffle_words(self.held_out_text()),
+            }
+        return self._controls
+
+    def hidden_passages(self) -> list[str]:
+        """The held-out stretch, one passage per speech (the parts between blank lines)."""
+        return [part for part in self.held_out_text().split("\n\n") if part.strip()]
 
     def student_view(self, target: Path) -> Path:
         """Tiny Shakespeare without the held-out stretch (a course view); the Republic whole."""
@@ -259,14 +367,19 @@ class AssignmentPlugin(Plugin):
         vocab, models, histories = solution.train_all(seed, config, text=seen)
         if seed == 0:
             self._reference_samples = solution.make_samples({"lstm": models["lstm"]}, vocab)
-        return {
-            name: ReferenceResult(
-                value=round(bits_per_character(model, held_out, vocab).bpc, 4),
+        results = {}
+        for name, model in models.items():
+            score = bits_per_character(model, held_out, vocab)
+            _, without_state = ablation_bpc(model, held_out, vocab, score)
+            controls = control_bpc(model, self.controls(), vocab)
+            results[name] = ReferenceResult(
+                value=round(score.bpc, 4),
                 epochs=len(histories[name]["loss"]),
                 seconds_per_epoch=round(histories[name]["seconds_per_epoch"], 1),
+                ablated=round(without_state, 4),
+                controls={control: round(bpc, 4) for control, bpc in controls.items()},
             )
-            for name, model in models.items()
-        }
+        return results
 
     def bare_inference(self, judged) -> None:
         import json
