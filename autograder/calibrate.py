@@ -90,8 +90,9 @@ def validity_thresholds(calibration: Calibration, model: str, runs: list[dict]) 
         result[f"min_ablation_loss_{model}"] = round(calibration.ablation_share * smallest, 3)
     if runs and all(run.get("controls") for run in runs):
         largest = max(contamination_gap(run, higher) for run in runs)
-        margin = max(largest, 0.0) + calibration.contamination_slack
-        result[f"contamination_margin_{model}"] = round(margin, 3)
+        result[f"contamination_margin_{model}"] = round(
+            largest + calibration.contamination_slack, 3
+        )
     return result
 
 
