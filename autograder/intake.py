@@ -45,6 +45,10 @@ MODEL_SUFFIXES = (
 )
 
 
+#: How the notes on submitted files kept out of the run begin (the run log repeats them).
+IGNORED, LEFT_OUT = "ignored", "left out"
+
+
 class IntakeError(RuntimeError):
     """The submission cannot be graded; the message is for the student."""
 
@@ -473,7 +477,7 @@ def left_out_notes(left_out: dict[str, list[str]], spec: Spec) -> list[str]:
     notes = []
     if models := left_out.get("model"):
         notes.append(
-            f"ignored {len(models)} model file(s) the submission shipped ({names(models)}): "
+            f"{IGNORED} {len(models)} model file(s) the submission shipped ({names(models)}): "
             "grading runs your notebook and grades only the files it writes"
         )
     others = left_out.get("undeclared", []) + left_out.get("over the allowance", [])
@@ -486,7 +490,7 @@ def left_out_notes(left_out: dict[str, list[str]], spec: Spec) -> list[str]:
             else ""
         )
         notes.append(
-            f"left out {len(others)} submitted file(s) ({names(others)}): only the notebook"
+            f"{LEFT_OUT} {len(others)} submitted file(s) ({names(others)}): only the notebook"
             f"{extra} enters the grading run; get data from the course's loaders"
         )
     return notes

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from autograder.course import Results
+from autograder.intake import IGNORED, LEFT_OUT
 from autograder.task import Outcome
 
 
@@ -54,6 +55,9 @@ class RunLog:
         self.write(
             f"{outcome.status:<8} {outcome.student} {score}{review} in {took}, run {run}{cause}"
         )
+        for note in outcome.notes:
+            if note.startswith((IGNORED, LEFT_OUT)):
+                self.write(f"         {outcome.student}: {note}")
 
     def close(self) -> None:
         self._handle.close()

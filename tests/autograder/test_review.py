@@ -84,11 +84,14 @@ def test_a_kept_decision_leaves_the_points_withheld(tmp_path, source):
     assert review.waiting(out, "toy")[0][1].note == "trained on the test reviews"
 
 
-def test_the_run_log_lists_withheld_points(tmp_path):
+def test_the_run_log_lists_withheld_points_and_files_left_out(tmp_path):
     log = RunLog.start(Results(tmp_path), "toy", "settings")
-    log.outcome(flagged())
+    note = "left out 1 submitted file(s) (data/tail.txt): only the notebook enters the run"
+    log.outcome(dataclasses.replace(flagged(), notes=["restored locked cell 'x'", note]))
     log.close()
-    assert "alice 3 / 8, 5 point(s) withheld for review in" in log.path.read_text()
+    text = log.path.read_text()
+    assert "alice 3 / 8, 5 point(s) withheld for review in" in text
+    assert f"alice: {note}" in text and "restored locked cell" not in text
 
 
 def test_the_class_report_lists_withheld_points_and_signals(tmp_path, source):
