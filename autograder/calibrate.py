@@ -16,7 +16,9 @@ and, where the reference run measured them (the plugin fills
   model must show, ``ablation_share`` of the reference's smallest loss over seeds
   (a model that does not need its recurrence loses nothing);
 - ``contamination_margin_<model>``: how much better than the best control the hidden
-  data may score, the reference's largest gap over seeds plus ``contamination_slack``.
+  data may score, the reference's largest gap over seeds (or zero, when the hidden
+  data is the harder one: a weaker honest model's gap lies nearer zero) plus
+  ``contamination_slack``.
 
 Every baseline must fail the basic tier, or the calibration stops with an error.
 The result is written beside the spec as ``calibration.json`` (read by the spec)
@@ -90,9 +92,10 @@ def validity_thresholds(calibration: Calibration, model: str, runs: list[dict]) 
         result[f"min_ablation_loss_{model}"] = round(calibration.ablation_share * smallest, 3)
     if runs and all(run.get("controls") for run in runs):
         largest = max(contamination_gap(run, higher) for run in runs)
-        result[f"contamination_margin_{model}"] = round(
-            largest + calibration.contamination_slack, 3
-        )
+        # a weaker honest model gains less from what it learned than the reference does, so
+        # its gap lies between the reference's and zero: the margin counts from zero at least
+        margin = max(largest, 0.0) + calibration.contamination_slack
+        result[f"contamination_margin_{model}"] = round(margin, 3)
     return result
 
 
@@ -185,7 +188,7 @@ def validity_table(spec: Spec, result: dict) -> list[str]:
         f"at every step; a model must lose at least {calibration.ablation_share:g} x the "
         "reference's smallest loss. Contamination: the hidden data's score against the best "
         "control (data no notebook trains on); a model is flagged when the hidden data is "
-        f"better by more than the reference's largest gap plus {slack:g}.",
+        f"better by more than the reference's largest gap (at least 0) plus {slack:g}.",
         "",
         "| model | without recurrence (mean) | smallest loss | required loss | largest gap "
         "| flagged above | controls |",

@@ -65,3 +65,10 @@ def test_the_table_shows_the_margins(tmp_path):
     }
     page = table(spec, result)
     assert "| lstm | 3.3000 | 0.8000 | 0.200 | +0.0500 | 0.150 | validation |" in page
+
+
+def test_a_harder_hidden_set_counts_the_margin_from_zero():
+    """The reference does worse on the hidden data than on its controls: a weaker honest model,
+    whose gap lies nearer zero, must not be flagged, so the margin is the slack alone."""
+    runs = [run(0, 2.50, ablated=3.7, controls={"validation": 2.22, "shuffled": 3.1})]
+    assert thresholds(LOWER, runs, {"unigram": 4.8})["contamination_margin_lstm"] == 0.1
