@@ -1,5 +1,6 @@
 """Assignment 1: reference solution, notebook, release and hidden checks agree."""
 
+import functools
 import json
 import os
 import sys
@@ -304,3 +305,219 @@ def test_a_decoy_recurrent_branch_beside_a_shortcut_earns_no_accuracy(
     message = results["test_architecture[lstm]"].message
     assert "around it" in message and "GlobalAveragePooling1D" in message
     assert results["test_accuracy_basic[lstm]"].message.startswith("not graded")
+
+
+# --------------------------------------------------------------------------- earned accuracy
+# Built, not trained: each word's Embedding row holds its sentiment score in feature 0
+# (a naive Bayes log-count ratio), a recurrent layer reads it, a Dense thresholds.
+
+
+def word_scores(vectorizer, texts, labels, smoothing: float = 1.0) -> np.ndarray:
+    """Each token's naive Bayes log-count ratio in ``texts`` (positive: a positive word)."""
+    tokens = np.asarray(vectorizer(tf.constant(list(texts))))
+    size = vectorizer.vocabulary_size()
+    positive = np.bincount(tokens[labels == 1].ravel(), minlength=size) + smoothing
+    negative = np.bincount(tokens[labels == 0].ravel(), minlength=size) + smoothing
+    scores = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
+    scores[:2] = 0.0  # padding and out-of-vocabulary
+    return scores
+
+
+def recurrent_weights(cell_type: str, size: int, scale: float, carry: bool) -> list:
+    """Weights of a recurrent layer (``size`` inputs and units) whose unit 0 reads feature 0.
+
+    ``carry``: unit 0 adds each word to what it carries (a running sum: the LSTM's forget
+    gate open, the GRU keeping 99% of its state, the SimpleRNN feeding itself back).
+    Otherwise it carries nothing (recurrent kernel zero, forget or update gate shut) and
+    passes each word through.
+    """
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell_type]
+    kernel, recurrent = np.zeros((size, gates * size)), np.zeros((size, gates * size))
+    if cell_type == "simple_rnn":
+        kernel[0, 0], recurrent[0, 0] = scale, float(carry)
+        return [kernel, recurrent, np.zeros(size)]
+    kernel[0, 2 * size] = scale  # the candidate: LSTM gates i, f, c, o; GRU gates z, r, h
+    if cell_type == "lstm":
+        keep = 10.0 if carry else -10.0
+        bias = np.concatenate([[10.0] * size, [keep] * size, [0.0] * size, [10.0] * size])
+        return [kernel, recurrent, bias]
+    bias = np.zeros((2, 3 * size))
+    bias[0, :size] = 4.6 if carry else -10.0
+    return [kernel, recurrent, bias]
+
+
+def sentiment_model(cell_type, vectorizer, scores, carry=True, variation=None, size=8):
+    """Embedding -> the cell type's layer -> Dense, set by hand to read each word's score.
+
+    ``carry=False``: the issue's attack: a recurrent layer that passes each word through
+    (``return_sequences``), then GlobalAveragePooling1D: a bag of words with exactly
+    build_model's parameter count. ``variation``: ``"stacked"`` (a second layer passing the
+    first one's running sum through), ``"conv"`` (a Conv1D in front passing the scores
+    through), ``"dropout"`` (dropout and recurrent dropout), ``"bidirectional"``, or
+    ``"backward_gru"`` (a Bidirectional whose backward layer is a GRU).
+    """
+    table = np.zeros((len(scores), size))
+    table[:, 0] = scores
+    masked = carry and variation != "conv"  # no NaN pooling an empty review; Conv1D drops it
+    stack = [(keras.layers.Embedding(len(scores), size, mask_zero=masked), [table])]
+    if variation == "conv":
+        kernel = np.zeros((3, size, size))
+        kernel[1, 0, 0] = 1.0  # the middle tap copies feature 0
+        stack.append((keras.layers.Conv1D(size, 3, padding="same"), [kernel, np.zeros(size)]))
+    options = {"dropout": 0.2, "recurrent_dropout": 0.2} if variation == "dropout" else {}
+    sequences = not carry or variation == "stacked"
+    layer = solution.RECURRENT[cell_type](size, return_sequences=sequences, **options)
+    weights = recurrent_weights(cell_type, size, 0.3, carry)
+    both = variation in ("bidirectional", "backward_gru")
+    if both:
+        kind = "gru" if variation == "backward_gru" else cell_type
+        backward = solution.RECURRENT[kind](size, go_backwards=True)
+        layer = keras.layers.Bidirectional(layer, backward_layer=backward)
+        weights += recurrent_weights(kind, size, 0.3, carry)
+    stack.append((layer, weights))
+    if variation == "stacked":
+        second = solution.RECURRENT[cell_type](size)
+        stack.append((second, recurrent_weights(cell_type, size, 1.0, carry=False)))
+    if not carry:
+        stack.append((keras.layers.GlobalAveragePooling1D(), []))
+    readout = np.zeros((2 * size if both else size, 1))
+    readout[[0, size] if both else [0]] = 20.0  # unit 0 of each direction
+    stack.append((keras.layers.Dense(1, activation="sigmoid"), [readout, np.zeros(1)]))
+    model = keras.Sequential([keras.Input((None,), dtype="int32")] + [x for x, _ in stack])
+    for layer, weights in stack:
+        layer.set_weights(weights)
+    return end_to_end(vectorizer, model)
+
+
+@pytest.fixture(scope="module")
+def lexicon(imdb):
+    """A vectorizer and word scores from 5,000 training reviews (a few seconds)."""
+    texts, labels = load_imdb("train")
+    keep = np.random.default_rng(0).permutation(len(texts))[:5000]
+    vectorizer = solution.make_vectorizer(texts[keep], 5000, 200)
+    return vectorizer, word_scores(vectorizer, texts[keep], labels[keep])
+
+
+def hidden_accuracy(model) -> float:
+    plugin = specs.load(ID).plugin()
+    texts, labels = plugin.hidden()
+    return plugin.accuracy(plugin.predict_probabilities(model, texts), labels)
+
+
+def test_the_controls_are_visible_test_reviews(imdb):
+    plugin = specs.load(ID).plugin()
+    module = sys.modules[type(plugin).__module__]
+    texts, labels = load_imdb("test")
+    visible = np.setdiff1d(np.arange(len(texts)), module.hidden_test_indices(labels))
+    [(name, (controls, control_labels))] = plugin.controls().items()
+    assert name == "the visible test reviews"
+    assert len(controls) == 1500 and control_labels.mean() == 0.5
+    assert set(controls) <= set(texts[visible])  # what the sandbox shows, never trained on
+    assert plugin.hidden_passages() == list(plugin.hidden()[0])
+
+
+def test_a_recurrent_layer_that_does_no_recurrent_work_earns_no_accuracy(lexicon, tmp_path):
+    bags = {c: sentiment_model(c, *lexicon, carry=False) for c in CELL_TYPES}
+    basic = specs.load(ID).thresholds
+    for cell_type, model in bags.items():  # strong: each would earn its basic tier
+        assert hidden_accuracy(model) >= basic[f"accuracy_basic_{cell_type}"] + 0.05
+    results = judged(tmp_path, bags)
+    assert score(results) <= 7  # a quarter of 28
+    assert all(results[f"test_architecture[{c}]"].passed for c in CELL_TYPES)  # it looks right
+    message = results["test_accuracy_basic[lstm]"].message
+    assert message.startswith("not graded: with the LSTM's state reset at every word, accuracy")
+    assert "does not use what the LSTM carries from one word to the next" in message
+    assert "stays at" in results["test_accuracy_target[gru]"].message
+
+
+def test_a_recurrent_running_sum_keeps_its_accuracy(lexicon, tmp_path):
+    results = judged(tmp_path, {c: sentiment_model(c, *lexicon) for c in CELL_TYPES})
+    for cell_type in CELL_TYPES:
+        check = results[f"test_accuracy_basic[{cell_type}]"]
+        assert check.passed and not check.withheld, check.message
+        assert "state reset at every word, accuracy falls to" in check.message
+        assert "against the visible test reviews" in check.message
+
+
+def test_a_model_fitted_to_the_hidden_reviews_is_withheld(imdb, tmp_path):
+    texts, labels = specs.load(ID).plugin().hidden()
+    vectorizer = solution.make_vectorizer(texts, 20_000, 200)
+    scores = word_scores(vectorizer, texts, labels, smoothing=0.1)  # learned from the hidden
+    results = judged(tmp_path, {c: sentiment_model(c, vectorizer, scores) for c in CELL_TYPES})
+    assert score(results) <= 7
+    for cell_type in CELL_TYPES:
+        check = results[f"test_accuracy_basic[{cell_type}]"]
+        assert check.withheld == check.max_points and check.points == 0
+        assert check.message.startswith("withheld for the instructor's review: accuracy 0.")
+        assert "on the hidden data against the visible test reviews" in check.review
+        assert "may have been trained on the hidden data" in check.review
+
+
+def test_honest_variations_built_by_hand_keep_their_accuracy(lexicon, tmp_path):
+    variations = {"simple_rnn": "dropout", "lstm": "stacked", "gru": "conv"}
+    models = {c: sentiment_model(c, *lexicon, variation=v) for c, v in variations.items()}
+    results = judged(tmp_path, models)
+    for cell_type in CELL_TYPES:
+        check = results[f"test_accuracy_basic[{cell_type}]"]
+        assert check.passed and not check.withheld, check.message
+    assert results["test_architecture[simple_rnn]"].passed
+    stacked = results["test_architecture[lstm]"].message
+    assert "layers with weights are Embedding -> LSTM -> LSTM -> Dense(1)" in stacked
+    assert "the accuracy is still graded" in stacked
+    assert "Embedding -> Conv1D -> GRU -> Dense(1)" in results["test_architecture[gru]"].message
+
+
+def test_a_bidirectional_layer_of_the_file_s_cell_is_allowed(lexicon, tmp_path):
+    variations = {"simple_rnn": "bidirectional", "lstm": "backward_gru", "gru": "bidirectional"}
+    models = {c: sentiment_model(c, *lexicon, variation=v) for c, v in variations.items()}
+    results = judged(tmp_path, models)
+    for cell_type in ("simple_rnn", "gru"):
+        assert results[f"test_architecture[{cell_type}]"].passed
+        assert results[f"test_accuracy_basic[{cell_type}]"].passed
+    assert "must use LSTM layers only; found GRU" in results["test_architecture[lstm]"].message
+    assert results["test_accuracy_basic[lstm]"].message.startswith("not graded")
+
+
+def trained(layers, x, y, vectorizer) -> keras.Model:
+    """``Input -> layers -> Dense(1, sigmoid)`` trained 3 epochs on ``x``, as a string model."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((None,), dtype="int32"), *layers, keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=True)
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    return end_to_end(vectorizer, model)
+
+
+@pytest.mark.slow
+def test_trained_honest_variations_keep_their_accuracy(imdb, tmp_path):
+    """A stacked LSTM, a bidirectional GRU, a Conv1D in front of an LSTM and a GRU with
+    dropout and recurrent dropout, trained briefly on 6,000 reviews (a few minutes)."""
+    texts, labels = load_imdb("train")
+    keep = np.random.default_rng(0).permutation(len(texts))[:6000]
+    vectorizer = solution.make_vectorizer(texts[keep], 5000, 200)
+    x, y = np.asarray(vectorizer(tf.constant(list(texts[keep])))), labels[keep]
+    layers = keras.layers
+    embedding = functools.partial(layers.Embedding, 5000, 16, mask_zero=True)
+    untrained = end_to_end(vectorizer, solution.build_model("simple_rnn", 5000, 16, 16))
+    submissions = {
+        "stacked, bidirectional": {
+            "lstm": [embedding(), layers.LSTM(16, return_sequences=True), layers.LSTM(16)],
+            "gru": [embedding(), layers.Bidirectional(layers.GRU(16))],
+        },
+        "conv, dropout": {
+            "lstm": [  # Conv1D drops the mask: the LSTM reads the padding too
+                layers.Embedding(5000, 16),
+                layers.Conv1D(16, 5, padding="same", activation="relu"),
+                layers.LSTM(16),
+            ],
+            "gru": [embedding(), layers.GRU(16, dropout=0.2, recurrent_dropout=0.2)],
+        },
+    }
+    for name, variations in submissions.items():
+        models = {c: trained(v, x, y, vectorizer) for c, v in variations.items()}
+        results = judged(tmp_path / name, {"simple_rnn": untrained, **models})
+        for cell_type in variations:
+            check = results[f"test_accuracy_basic[{cell_type}]"]
+            assert check.passed and not check.withheld, f"{name}: {check.message}"
+            assert "state reset at every word, accuracy falls to" in check.message
