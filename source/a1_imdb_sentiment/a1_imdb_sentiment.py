@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,17 +42,20 @@
 #   **Passing the public checks does not mean passing the hidden checks.**
 # - The whole notebook must run top to bottom in under 10 minutes on a 2-core CPU
 #   (the reference solution takes about 4).
-# - **How points are earned.** Most points are for accuracy on hidden reviews, and a
-#   model's accuracy counts only when its architecture check passes: the recurrent layer
-#   its file name says sits on the one path from the text to the output (no shortcut
-#   around it), after the Embedding and before the output layer, with the sizes of your
-#   own `build_model`. Models that are constant, at chance or not recurrent earn at most
-#   a quarter of the autograded points. What the locked export cell guarantees anyway
-#   (the files load and answer in the right shape) is worth 1 point.
+# - **How points are earned.** Most points are for accuracy on hidden reviews. A model's
+#   accuracy counts only when the recurrent layer its file name says is the only recurrent
+#   layer on every path from the text to the output (no shortcut around it; stacked layers,
+#   a Conv1D in front and a `Bidirectional` wrapper are fine) **and does recurrent work**:
+#   the grader also measures the accuracy with the layer's state reset at every word, and
+#   a model that loses (almost) nothing that way does not use what the layer carries from
+#   one word to the next. The architecture check itself (1 point per model) wants the
+#   layout and sizes of your own `build_model`. Models that are constant, at chance or not
+#   recurrent earn at most a quarter of the autograded points. What the locked export cell
+#   guarantees anyway (the files load and answer in the right shape) is worth 1 point.
 # - Train (and adapt the vectorizer) on the training split only; the test split is for
-#   your own comparison. The grader does not check this by machine (its hidden reviews
-#   are not in your test split), but a report that trains on test data loses the report
-#   points.
+#   your own comparison. The grader scores each model on test reviews you can see as well
+#   as on its hidden ones: a model markedly better on the hidden reviews (a sign of
+#   training on them) has its accuracy points withheld until the instructor has looked.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false}
 import json

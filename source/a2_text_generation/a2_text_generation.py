@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -46,6 +46,15 @@
 #   yours runs at that point) and measures your models on a stretch of Tiny Shakespeare
 #   that your notebook never sees: it is held out of the corpus when the grader runs your
 #   notebook. **Passing the public checks does not mean passing the hidden checks.**
+# - **How points are earned.** The held-out and sampling points of a model count only when
+#   (1) the model looks only back: its output at a position must not change when the
+#   characters after it change (a `Bidirectional` layer or a centred convolution reads the
+#   next characters, which suits classification, not generation); (2) its recurrence does
+#   the work: the grader also measures it with the layer's state reset at every character,
+#   and a model that barely gets worse that way does not use what its LSTM/GRU carries;
+#   (3) it is not markedly better on the held-out text than on your validation stretch and
+#   on the held-out text with its words shuffled (a sign of training on it): then its points
+#   wait until the instructor has looked.
 # - The whole notebook must run top to bottom in under 10 minutes on a 2-core CPU
 #   (the reference solution takes about 7). The grader re-runs it from the top.
 

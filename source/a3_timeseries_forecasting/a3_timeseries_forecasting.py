@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -54,8 +54,13 @@
 # A forecast metric counts for a model only when the model holds the recurrent layer its name
 # says (`LSTM` or `GRU`) on the one path from input to output: a shortcut that adds the last
 # input value to the output fails that check. Forecast *relative to the last value* through
-# the declared target transform instead (below). Untrained, constant or non-recurrent models
-# earn at most a quarter of the autograded points.
+# the declared target transform instead (below). The recurrence must also do the work: the
+# grader measures each model with its layer's state reset at every step, and a model that
+# barely changes that way (a frozen layer in front of a regression) is not graded. A model
+# markedly better on the unseen period than on your own test period (a sign of training on
+# the later data) has its forecast points withheld until the instructor has looked.
+# Untrained, constant or non-recurrent models earn at most a quarter of the autograded
+# points.
 #
 # **Rules**
 #
