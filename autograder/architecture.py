@@ -44,7 +44,8 @@ class Architecture:
 def recurrent_kind(layer) -> str | None:
     """``"LSTM"``, ``"GRU"``, ``"SimpleRNN"`` (or another cell's name) for a recurrent layer."""
     if isinstance(layer, keras.layers.Bidirectional):
-        return recurrent_kind(layer.forward_layer)
+        kinds = {recurrent_kind(layer.forward_layer), recurrent_kind(layer.backward_layer)}
+        return kinds.pop() if len(kinds) == 1 else " and ".join(sorted(map(str, kinds)))
     if not isinstance(layer, keras.layers.RNN):
         return None
     cells = getattr(layer.cell, "cells", [layer.cell])

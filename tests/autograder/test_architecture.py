@@ -49,6 +49,13 @@ def test_a_plain_recurrent_model_passes(recurrent, kind):
     assert "on every path" in found.describe()
 
 
+def test_a_bidirectional_layer_is_read_in_both_directions():
+    """A GRU running backwards beside the LSTM is not an LSTM model."""
+    both = layers.Bidirectional(layers.LSTM(3), backward_layer=layers.GRU(3, go_backwards=True))
+    with pytest.raises(AssertionError, match="must use LSTM layers only; found GRU and LSTM"):
+        check_recurrent(string_model(sequential(both)), "LSTM", "models/x.keras")
+
+
 def test_stacked_recurrent_layers_pass():
     tokens = keras.Input((None,), dtype="int32")
     hidden = layers.LSTM(4, return_sequences=True)(layers.Embedding(50, 4)(tokens))
