@@ -173,16 +173,18 @@ class LookAhead:
     def looks_ahead(self) -> bool:
         return not np.isfinite(self.change) or self.change > LOOKAHEAD_TOLERANCE
 
-    def problem(self, what: str) -> str:
+    def problem(self, what: str, step: str = "input") -> str:
+        """Why the sequence model is not graded ('' when it looks only back); ``step`` names
+        one input ("character")."""
         if not self.looks_ahead:
             return ""
         return (
-            f"{what} sees what it predicts: changing only the characters after position "
+            f"{what} sees what it predicts: changing only the {step}s after position "
             f"{self.cut} changes its outputs at positions up to {self.cut} (by up to "
-            f"{self.change:.3g}). A language model may look only back: a Bidirectional layer or "
-            "a centred (non-causal) convolution reads the next characters, which suits "
-            "classification and tagging, not generation. Use a forward LSTM/GRU (and "
-            "padding='causal' for any Conv1D)"
+            f"{self.change:.3g}). A model that generates a sequence may look only back: a "
+            f"Bidirectional layer or a centred (non-causal) convolution reads the next {step}s, "
+            "which suits classification and tagging, not generation. Use a forward LSTM/GRU "
+            "(and padding='causal' for any Conv1D)"
         )
 
 

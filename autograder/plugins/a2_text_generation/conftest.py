@@ -157,7 +157,9 @@ def not_graded(architecture, lookahead, ablation, heldout, chance):
         problem = architecture(cell_type)
         if problem:
             return f"not graded: the model did not pass its architecture check ({problem})"
-        problem = lookahead(cell_type).problem(f"the {LAYER_NAMES[cell_type]} model")
+        problem = lookahead(cell_type).problem(
+            f"the {LAYER_NAMES[cell_type]} model", step="character"
+        )
         if not problem and heldout(cell_type).bpc <= chance:
             problem = ablation(cell_type).problem()
         return f"not graded: {problem}" if problem else ""
