@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 RNN_COURSE_DATA ?= $(abspath $(wildcard ../shared/data))
 export RNN_COURSE_DATA
 
-.PHONY: setup demo test test-long lint clean check-platforms
+.PHONY: setup demo test test-long lint clean check-platforms student-wheel
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ lint: setup
 # supported Python? Asks the package registry; not part of `make test`.
 check-platforms: setup
 	tools/check-student-platforms.sh
+
+# The wheel handed out to students, built from a clean copy of assignments/: dist/.
+student-wheel: setup
+	$(BIN)/python tools/build_student_wheel.py dist
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,9 @@
 """nbgrader configuration of the course: the repository root is the course folder.
 
 ``rnn-course release`` and ``nbgrader generate_assignment`` share these settings
-(they live in ``autograder/course.py``), so instructors can use either. Due dates
+(they live in ``autograder/course.py``), so instructors can use either; ``nbgrader
+autograde`` (formgrader's *Autograde* button too) refuses to run: ``rnn-course grade``
+grades. Due dates
 and the late policy go here too (``autograder/late.py``), for example::
 
     c.LatePolicy.duedates = {"a1_imdb_sentiment": "2025-03-28 23:59:00 Australia/Sydney"}

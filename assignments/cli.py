@@ -1,7 +1,8 @@
 """The ``rnn-course-student`` command (also ``python -m assignments.cli``).
 
 - ``check ID [FOLDER]``: the public checks of a submission folder (default: the
-  current directory), before submitting;
+  current directory), before submitting: the notebook's run, its stubs, the exports,
+  and each model against the grading tiers on the student's own data;
 - ``data verify``: is every course data set present with an accepted checksum?
 - ``data fetch [--to DIR]``: download the data sets (or copy them from
   ``--data-dir``) into DIR, by default the download cache.
@@ -58,9 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="run the public checks of an assignment on your notebook and exported models",
-        description="Run the public checks of assignment ID on FOLDER: the notebook, the "
-        "files it exported, and the assignment's own checks (shapes, types, export format; "
-        "never the grade). Exit status 0 when all pass, 1 when one fails, 2 for a wrong "
+        description="Run the public checks of assignment ID on FOLDER: the notebook (valid, "
+        "run top to bottom, no stub left), the files it exported (they load, and come from "
+        "its last run), and each model measured on your own data against the grading tiers "
+        "(an estimate, never the grade). Each line is PASS, WARN (points likely lost) or FAIL "
+        "(points lost). Exit status 0 when none fails, 1 when one fails, 2 for a wrong "
         "argument.",
     )
     check.add_argument("assignment", metavar="ID", help="assignment id, e.g. a1_imdb_sentiment")

@@ -7,8 +7,8 @@
   ``safe_mode=True`` as the grader does, compare the predictions);
 - :class:`Histories`: the training histories of ``history.json``, checked on export
   and by the public checks;
-- :func:`contract_paths`, :func:`read_json`, :func:`first_line`: small pieces of
-  the public checks.
+- :func:`contract_paths`, :func:`own_split_tiers`, :func:`read_json`,
+  :func:`first_line`: small pieces of the public checks.
 """
 
 from __future__ import annotations
@@ -193,6 +193,26 @@ class Histories:
 def contract_paths(assignment_id: str) -> dict[str, str]:
     """Each artifact's path in the submission folder, as the public contract names it."""
     return {artifact.name: artifact.path for artifact in load_contract(assignment_id).artifacts}
+
+
+def is_course_view(dataset: str) -> bool:
+    """Whether the copy of ``dataset`` found is a course view (its graded part left out)."""
+    from assignments import data
+
+    try:
+        return data.view_manifest(data.locate(dataset, download=False)).is_file()
+    except data.DataError:
+        return False
+
+
+def own_split_tiers(tiers: dict, name: str, dataset: str) -> dict:
+    """The contract's tiers of model ``name``; their ``gap`` (how much worse the reference
+    did on the graded data than on the split the notebook keeps) applies only to a course view
+    of ``dataset``: the full data set's split may hold graded data itself."""
+    found = dict(tiers[name])
+    if not is_course_view(dataset):
+        found.pop("gap", None)
+    return found
 
 
 def read_json(folder: Path, relative: str):

@@ -13,8 +13,10 @@ a regrade changed (:mod:`autograder.history`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import time
@@ -31,7 +33,7 @@ from autograder.course import Course, Judged, Results
 from autograder.intake import IntakeError, intake
 from autograder.runlog import RunLog
 from autograder.spec import Spec
-from autograder.submissions import Submission, SubmissionsError, find_submissions
+from autograder.submissions import Submission, SubmissionsError, find_submissions, load_json
 from autograder.task import GradingTask, Outcome
 
 if TYPE_CHECKING:  # nbgrader, imported where a run starts, not in every worker
@@ -65,7 +67,7 @@ def grade_submission(task: GradingTask) -> Outcome:
     Runs in a worker process. Nothing here raises for a bad submission: every
     failure becomes a message and zero points on the checks that depend on it.
     """
-    from autograder.judge import JudgeError, worker_judge
+    from autograder.judge import JudgeError, Judgement, worker_judge
     from autograder.run import run_submission
 
     started = time.perf_counter()
@@ -107,17 +109,19 @@ def grade_submission(task: GradingTask) -> Outcome:
     status = "rejected" if run["status"] == "rejected" else "graded"
     judging = time.perf_counter()
     try:
-        checks = worker_judge().judge(spec, judged.root, limits)
+        judgement = worker_judge().judge(spec, judged.root, limits)
     except JudgeError as err:
-        checks, status = [], "failed"
+        judgement, status = Judgement([]), "failed"
         run = {**run, "message": f"Grading failed (a course problem, not yours): {err}"}
     return Outcome.of(
         task,
         status,
         run,
-        checks=checks,
-        notes=notes,
+        checks=judgement.checks,
+        notes=notes + judgement.notes,
         learning_curves=_learning_curves(spec, judged),
+        figures=judgement.figures,
+        texts=judgement.texts,
         seconds=round(time.perf_counter() - started, 1),
         judge_seconds=round(time.perf_counter() - judging, 1),
         answers=answers,
@@ -143,8 +147,8 @@ def _learning_curves(spec: Spec, judged: Judged) -> str | None:
     if not path.is_file():
         return None
     try:
-        return feedback.learning_curves_png(json.loads(path.read_text("utf-8")), spec.curves)
-    except (ValueError, TypeError, UnicodeDecodeError):
+        return feedback.learning_curves_png(load_json(path.read_bytes(), path.name), spec.curves)
+    except Exception:  # a plot of student data, worth no points: the checks judge the file
         return None
 
 
@@ -265,12 +269,18 @@ def run_batches(
         run_of = {(run.spec.id, task.student): run for run in runs for task in run.tasks}
         names = ", ".join(run.spec.id for run in runs)
         bar = tqdm(total=len(tasks), desc=f"grading {names}", unit="sub", disable=not progress)
-        for task, outcome in _execute(tasks, jobs, scheduler):
-            run_of[task.spec.id, task.student].record(task, outcome, started)
-            bar.update()
+        with contextlib.closing(_execute(tasks, jobs, scheduler)) as outcomes:
+            for task, outcome in outcomes:
+                run_of[task.spec.id, task.student].record(task, outcome, started)
+                bar.update()
         bar.close()
         for run in runs:
             run.finish(started)
+    except KeyboardInterrupt:  # Ctrl-C: the workers are stopped, what is recorded stays
+        message = _interrupted(runs)
+        for run in runs:
+            run.log.write(f"stopped  {message}")
+        raise Interrupted(message) from None
     except BaseException as err:  # a killed or broken run: each log says where it stopped
         for run in runs:
             run.log.write(f"stopped  {type(err).__name__}: {err}")
@@ -279,6 +289,43 @@ def run_batches(
         for run in runs:
             run.log.close()
     return [run.summary for run in runs]
+
+
+def _storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with every text made valid UTF-8, so that recording it cannot fail.
+
+    Messages quote what student code raised or printed; an unpaired surrogate there
+    (``\\udcff``) would stop the gradebook, the CSV and the pages: it is escaped.
+    """
+
+    def valid(value):
+        if isinstance(value, str):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        if isinstance(value, list):
+            return [valid(item) for item in value]
+        if isinstance(value, dict):
+            return {valid(key): valid(item) for key, item in value.items()}
+        return value
+
+    return replace(Outcome.from_json(valid(outcome.to_json())), executed=outcome.executed)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A grading run stopped by Ctrl-C; the message says what is recorded and how to resume."""
+
+
+def _interrupted(runs: list[_ClassRun]) -> str:
+    """What an interrupted run leaves: how many submissions are recorded, how to go on."""
+    if not runs:
+        return "interrupted before grading began: nothing was recorded"
+    done = sum(len(r.summary.graded + r.summary.rejected + r.summary.failed) for r in runs)
+    total = sum(len(r.tasks) for r in runs)
+    before = sum(len(r.summary.skipped) for r in runs)
+    earlier = f", besides {before} recorded before" if before else ""
+    return (
+        f"interrupted: {done} of the {total} submission(s) to grade were recorded{earlier}; "
+        f"run the same command again to grade the other {total - done} (it resumes)"
+    )
 
 
 def _find(request: ClassRequest, results: Results) -> list[Submission]:
@@ -327,7 +374,7 @@ class _ClassRun:
     ) -> _ClassRun:
         """Open the class's log, restore what is graded already and list what is not."""
         from assignments.data import cache_dir
-        from autograder import late
+        from autograder import late, nbgrader_tools
 
         spec = request.spec
         policy = late.policy(course)
@@ -337,6 +384,7 @@ class _ClassRun:
             spec.plugin().student_view(cache_dir() / "student-view" / spec.id) if execute else None
         )
         gradebook.register_assignment(results, spec.id, source, policy.duedate(spec.id))
+        nbgrader_tools.open_output(course, results, spec)
         if request.students:
             todo, done = [s for s in found if s.student in request.students], []
         else:
@@ -376,6 +424,7 @@ class _ClassRun:
 
     def record(self, task: GradingTask, outcome: Outcome, started: float) -> None:
         """Record one outcome: its files, the gradebook, the log and the summary."""
+        outcome = _storable(outcome)
         change = record.record(self.results, outcome, self.source, self.policy)
         shutil.rmtree(task.work, ignore_errors=True)
         getattr(self.summary, outcome.status).append(task.student)
@@ -394,14 +443,12 @@ class _ClassRun:
 
 
 def _timestamp(submission: Submission, log: RunLog) -> str | None:
-    """When the submission was made (its ``timestamp.txt``); a bad one is logged and ignored."""
+    """When the submission was collected (:func:`autograder.late.submission_time`), logged."""
     from autograder import late
 
-    try:
-        return late.submitted_at(submission.folder)
-    except ValueError as err:
-        log.write(f"no time  {submission.student}: {err}")
-        return None
+    time, source = late.submission_time(submission.folder, submission.archive)
+    log.write(f"time     {submission.student}: {time or 'unknown'} from {source}")
+    return time
 
 
 def _execute(
@@ -420,15 +467,27 @@ def _execute(
 
 
 def _execute_pool(tasks: list[GradingTask], jobs: int, worker, retry: bool = True):
-    """Run ``tasks`` in a process pool; return the tasks a dying worker took down with it."""
+    """Run ``tasks`` in a process pool; return the tasks a dying worker took down with it.
+
+    Stopped early (Ctrl-C, or the caller closes the generator), it cancels the queued
+    tasks and ends the running workers at once, instead of waiting for them.
+    """
     broken = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+    try:
         futures = {pool.submit(worker, task): task for task in tasks}
         for future in as_completed(futures):
             if retry and isinstance(future.exception(), BrokenProcessPool):
                 broken.append(futures[future])
                 continue
             yield futures[future], _result_or_failure(futures[future], future)
+    except BaseException:
+        workers = multiprocessing.active_children()  # the pool's: the parent starts no other
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.terminate()
+        raise
+    pool.shutdown()
     return broken
 
 

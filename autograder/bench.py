@@ -51,6 +51,7 @@ def make_course(
     (root / "nbgrader_config.py").write_text(
         "from pathlib import Path\nfrom autograder.course import configure\n"
         "configure(get_config(), Path(__file__).resolve().parent)\n"
+        "get_config().Autograde.exporter_class = 'nbconvert.exporters.NotebookExporter'\n"
     )
     for index in range(copies):
         shutil.copytree(submission, root / "submitted" / f"bench{index:03d}" / assignment.id)

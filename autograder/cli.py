@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, FileNotFoundError) as err:
         print(f"rnn-course: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # Ctrl-C; a grading run says what it recorded
+        print(f"rnn-course: {err or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 class CommandError(ValueError):
@@ -117,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder in nbgrader's layout <student>/<ID>/, or of <student>.zip "
         "(default: submitted/)",
     )
-    grade.add_argument("--out", metavar="DIR", help="where results go (default: the course folder)")
+    grade.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where results go (default: the course folder); formgrader and "
+        "`nbgrader export` work there as in the course folder",
+    )
     grade.add_argument("--jobs", type=positive_int, default=1, help="parallel workers (default 1)")
     grade.add_argument(
         "--scheduler",
@@ -255,13 +263,15 @@ def release_assignments(args) -> int:
 
 
 def grade_assignment(args) -> int:
-    from autograder import batch
+    from autograder import batch, record
     from autograder.course import Results
 
     course = course_of(args)
     spec = course.spec(args.assignment)
     submissions = Path(args.submissions) if args.submissions else course.submitted
-    results = Results(Path(args.out).resolve() if args.out else course.root)
+    results = Results(output_folder(args, course))
+    recovery = record.recover(results, spec.id, course.source_notebook(spec))
+    print_restored(results, recovery.restored)
     summary = batch.run_batch(
         spec,
         course,
@@ -277,7 +287,42 @@ def grade_assignment(args) -> int:
         progress=not args.no_progress,
     )
     print_summary(results, spec.id, summary)
-    return 1 if summary.failed else 0
+    if results.root != course.root:
+        print(f"nbgrader:  formgrader and `nbgrader export` work in {results.root}")
+    lost = [s for s in recovery.lost if record.recorded(results, s, spec.id) is None]
+    if regraded := [s for s in recovery.lost if s not in lost]:
+        print(f"graded again, their record gone with its copy: {', '.join(regraded)}")
+    print_lost(results, spec.id, lost)
+    return 1 if summary.failed or lost else 0
+
+
+def output_folder(args, course) -> Path:
+    """The output folder: ``--out DIR`` or the course folder; a file there is an error."""
+    if not args.out:
+        return course.root
+    folder = Path(args.out).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--out {args.out} is a file: give a folder for the results")
+    return folder
+
+
+def print_restored(results, students: list[str]) -> None:
+    if students:
+        print(
+            f"restored the record of {', '.join(students)} in {results.root / 'autograded'} "
+            f"from the copy in {results.root / '.records'}"
+        )
+
+
+def print_lost(results, assignment_id: str, students: list[str]) -> None:
+    """One line per student whose record is gone with its copy: what to run."""
+    for student in students:
+        print(
+            f"rnn-course: the record of {student}'s {assignment_id} is gone from "
+            f"{results.autograded(student, assignment_id)} and has no copy to restore: "
+            f"grade it again with `rnn-course grade {assignment_id} --student {student}`",
+            file=sys.stderr,
+        )
 
 
 def print_summary(results, assignment_id: str, summary) -> None:
@@ -304,18 +349,18 @@ def merge_feedback(args) -> int:
 
     course = course_of(args)
     spec = course.spec(args.assignment)
-    results = Results(Path(args.out).resolve() if args.out else course.root)
+    source = course.source_notebook(spec)
+    results = Results(output_folder(args, course))
+    recovery = record.recover(results, spec.id, source, args.student)
     graded = {path.parent.parent.name for path in results.grading_files(spec.id)}
-    if not graded:
+    if not graded and not recovery.lost:
         raise CommandError(
             f"nothing of {spec.id} is graded in {results.root}: run `rnn-course grade {spec.id}`"
         )
-    if unknown := sorted(set(args.student) - graded):
+    if unknown := sorted(set(args.student) - graded - set(recovery.lost)):
         raise CommandError(f"{', '.join(unknown)} has no graded {spec.id} in {results.root}")
-    policy = late.policy(course)
-    marks, restored = record.merge(
-        results, spec.id, course.source_notebook(spec), policy, args.student
-    )
+    print_restored(results, recovery.restored)
+    marks, restored = record.merge(results, spec.id, source, late.policy(course), args.student)
     print_grades(results, spec.id)
     waiting = [
         f"{m.outcome.student} ({', '.join(g.cell for g in m.hand_grades if g.points is None)})"
@@ -328,18 +373,25 @@ def merge_feedback(args) -> int:
         print(f"restored the missing feedback page of {', '.join(restored)}")
     print(f"merged the hand grades of {len(marks)} submission(s)")
     print_paths(results, spec.id)
-    return 0
+    print_lost(results, spec.id, recovery.lost)
+    return 1 if recovery.lost else 0
 
 
 def print_grades(results, assignment_id: str) -> None:
+    """The class's rows of the grades CSV: every part of the total, and what each run went
+    through beside its status (``graded (notebook timed out)``)."""
     from autograder import grades
+    from autograder.task import Outcome
 
     table = grades.read(results.grades_csv)
     if table is None:
         return
     table = table[table["assignment"] == assignment_id]
-    columns = ["student", "status", "autograded", "manual", "late_penalty", "total", "max"]
-    print(table.reindex(columns=columns).to_string(index=False))
+    outcomes = [Outcome.read(results.grading_file(s, assignment_id)) for s in table["student"]]
+    shown = [o.shown_status if o else s for o, s in zip(outcomes, table["status"], strict=True)]
+    columns = ["student", "status", "autograded", "manual", "adjustments", "late_penalty"]
+    columns += ["total", "max"]
+    print(table.assign(status=shown).reindex(columns=columns).to_string(index=False))
 
 
 def print_paths(results, assignment_id: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from autograder.judge import PNG_URL
 from autograder.spec import Curves
 from autograder.task import Outcome
 
@@ -52,7 +53,8 @@ def feedback_html(
     hand_grades: list[HandGrade] | None = None,
     adjustments: Sequence[Adjustment] = (),
 ) -> str:
-    """A self-contained page: the score, what went wrong, each check, the limits, the curves.
+    """A self-contained page: the score, what went wrong, each check, the limits, the curves,
+    and what the judge made for it (figures, texts such as its own samples).
 
     ``manual_points`` is the notebook's hand-graded maximum. Without ``hand_grades``
     the page says those points are added later; with them, the heading's total adds
@@ -93,6 +95,7 @@ td, th {{ border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical
 tr.pass td:nth-child(3) {{ color: #1a7f37; }} tr.fail td:nth-child(3) {{ color: #cf222e; }}
 .problem {{ border-left: .4em solid #cf222e; background: #fff5f5; padding: .2em 1em; }}
 img {{ max-width: 100%; }}
+pre.sample {{ white-space: pre-wrap; background: #f6f8fa; padding: .5em; }}
 </style></head><body>
 <h1>{esc(outcome.assignment)}: {total:g} / {maximum:g}</h1>
 <p>Student: {esc(outcome.student)}.</p>
@@ -107,6 +110,7 @@ img {{ max-width: 100%; }}
 {adjustments_list(adjustments)}
 {limits_section(outcome.run)}
 {plot}
+{judge_section(outcome)}
 </body></html>
 """
 
@@ -154,6 +158,34 @@ def problems_section(outcome: Outcome) -> str:
     )
 
 
+def judge_section(outcome: Outcome) -> str:
+    """What the judge made for the page: figures (PNG data URLs only) and texts, escaped."""
+    figures = "".join(
+        f'<figure><img alt="{esc(title)}" src="{url}"><figcaption>{esc(title)}</figcaption>'
+        "</figure>"
+        for title, url in outcome.figures.items()
+        if isinstance(url, str) and PNG_URL.fullmatch(url)
+    )
+    texts = "".join(
+        f'<h3>{esc(title)}</h3><pre class="sample">{esc(text)}</pre>'
+        for title, text in outcome.texts.items()
+    )
+    if not figures and not texts:
+        return ""
+    return f"<h2>What the judge saw your models do on the hidden data</h2>{figures}{texts}"
+
+
+def time_limit(seconds: int, limits: dict) -> str:
+    """A time limit as the run counted it: CPU time on each core, a wall-clock backstop."""
+    cores, factor = limits.get("cpu_cores"), limits.get("wall_clock_factor")
+    if not cores or not factor:  # recorded before limits counted CPU time
+        return f"{seconds} s"
+    return (
+        f"{seconds} s of CPU time on each of {cores} cores ({seconds * cores} s in all); "
+        f"stopped anyway after {seconds * factor} s of wall-clock time"
+    )
+
+
 def limits_section(run: dict) -> str:
     """The limits this run had (the time limit may be a grader's or a student's own)."""
     limits = run.get("limits")
@@ -163,8 +195,8 @@ def limits_section(run: dict) -> str:
     if run.get("status") != "not_executed":
         notebook = limits["notebook_timeout_s"]
         rows += [
-            ("Time for the whole notebook", f"{notebook} s"),
-            ("Time for one cell", f"{min(notebook, limits['cell_timeout_s'])} s"),
+            ("Time for the whole notebook", time_limit(notebook, limits)),
+            ("Time for one cell", time_limit(min(notebook, limits["cell_timeout_s"]), limits)),
             ("Memory", f"{limits['memory_mb']} MB"),
             ("Disk (the notebook's folder and /tmp)", f"{limits['max_scratch_mb']} MB"),
             ("Processes", f"{limits['max_processes']}"),
@@ -173,7 +205,7 @@ def limits_section(run: dict) -> str:
         ("Exported files, in all", f"{limits['max_artifacts_mb']} MB"),
         (
             "The judge: loading your models and predicting on the hidden data",
-            f"{limits['judge_timeout_s']} s, {limits['judge_memory_mb']} MB",
+            f"{time_limit(limits['judge_timeout_s'], limits)}; {limits['judge_memory_mb']} MB",
         ),
     ]
     cells = "".join(f"<tr><th>{esc(what)}</th><td>{esc(value)}</td></tr>" for what, value in rows)

@@ -4,7 +4,8 @@
 ``--submission`` (a judged folder, :class:`autograder.course.Judged`) and
 ``--assignment-folder`` (the plugin folder of the assignment). Everything is
 read as data: Keras files with ``safe_mode=True``, ``.npz`` with
-``allow_pickle=False``, JSON.
+``allow_pickle=False``, JSON through :func:`autograder.submissions.load_json` (nested
+at most 100 levels).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from autograder import spec as specs
 from autograder.course import Judged
 from autograder.judge import error_text
+from autograder.submissions import JSONError, load_json
 
 
 class NotGraded(pytest.fail.Exception):
@@ -167,9 +169,9 @@ def json_artifact(artifact_path):
     def get(name: str):
         path = artifact_path(name)
         try:
-            return json.loads(path.read_text("utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
-            pytest.fail(f"{path.name} is not valid JSON: {err}", pytrace=False)
+            return load_json(path.read_bytes(), path.name)
+        except JSONError as err:
+            pytest.fail(str(err), pytrace=False)
 
     return get
 
@@ -191,6 +193,7 @@ def probe(judged, spec, run_result):
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     probes = {p.name: p for p in spec.probes}
     loaded: dict[str, object] = {}
+    unreadable: dict[str, str] = {}  # why a probe's result could not be read
 
     def get(name: str):
         declared = probes[name]
@@ -203,16 +206,20 @@ def probe(judged, spec, run_result):
             pytest.fail(f"{call}: {entry['problem']}", pytrace=False)
         if not entry.get("ok"):
             _missing(f"{call} was not called", run_result)
-        if name not in loaded:
+        if name not in loaded and name not in unreadable:
             path = judged.probes / str(entry.get("file"))
             if declared.output == "keras":
-                loaded[name] = _load_keras(path)
+                model = _load_keras(path)
+                (unreadable if isinstance(model, str) else loaded)[name] = model
             elif declared.output == "npz":
                 loaded[name] = _load_npz(path)
             else:
-                loaded[name] = json.loads(path.read_text("utf-8"))
-        if isinstance(loaded[name], str):
-            pytest.fail(f"{call}: {loaded[name]}", pytrace=False)
+                try:
+                    loaded[name] = load_json(path.read_bytes(), path.name)
+                except JSONError as err:
+                    unreadable[name] = str(err)
+        if name in unreadable:
+            pytest.fail(f"{call}: {unreadable[name]}", pytrace=False)
         return loaded[name]
 
     return get

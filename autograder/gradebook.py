@@ -15,6 +15,7 @@ needs grading by hand again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import warnings
 from collections import defaultdict
@@ -72,8 +73,33 @@ class Marks:
 
 
 @contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock of the shared file ``path`` against every other grading process.
+
+    Two runs (of different assignments, or ``grade`` and ``feedback``) write the same
+    gradebook and grades CSV: each read-modify-write holds this lock, an exclusive
+    ``flock`` of ``.<name>.lock`` beside the file, so that no run loses another's rows.
+    Not re-entrant: a process takes it once at a time.
+    """
+    lock = path.with_name(f".{path.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def opened(results: Results) -> Iterator:
-    """nbgrader's Gradebook of ``results``, without the SQLAlchemy warnings nbgrader causes."""
+    """nbgrader's Gradebook of ``results``, locked (:func:`locked`), without SQLAlchemy warnings."""
+    with locked(results.gradebook), _gradebook(results) as gradebook:
+        yield gradebook
+
+
+@contextlib.contextmanager
+def _gradebook(results: Results) -> Iterator:
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
@@ -101,11 +127,12 @@ def register_assignment(
             "notebook": source_notebook.stem,
         }
     }
-    with opened(results) as gradebook:
-        gradebook.update_or_create_assignment(
-            assignment_id, **({"duedate": duedate} if duedate else {})
-        )
-    SaveCells().preprocess(notebook, resources)
+    with locked(results.gradebook):
+        with _gradebook(results) as gradebook:
+            gradebook.update_or_create_assignment(
+                assignment_id, **({"duedate": duedate} if duedate else {})
+            )
+        SaveCells().preprocess(notebook, resources)
 
 
 def answers(notebook: Path) -> dict[str, str]:

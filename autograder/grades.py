@@ -179,10 +179,12 @@ class GradesExport(ExportPlugin):
 
     def export(self, gradebook) -> None:
         import pandas as pd
+        from sqlalchemy.engine import make_url
 
         from autograder.late import LatePolicy
 
-        results = Results(Path(self.parent.coursedir.root))
+        database = make_url(self.parent.coursedir.db_url).database  # the records lie beside it
+        results = Results(Path(database).parent if database else Path(self.parent.coursedir.root))
         rows = export_table(
             gradebook,
             results,

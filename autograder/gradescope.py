@@ -1,35 +1,72 @@
-"""Gradescope through otter-grader: an autograder zip that scores like ``rnn-course grade``.
+"""Gradescope through otter-grader: a zip for one assignment that scores like ``rnn-course grade``.
 
 ``rnn-course gradescope ID`` writes otter test files, one per graded notebook
 cell, in otter's exception-based format. Each test case stands for one hidden
 check and has its points; its body only asks :func:`check_passed`, which runs
 the very same hidden checks (the assignment's plugin folder) on what the executed
-notebook exported. ``otter generate`` then packs them with a wheel of this
-project, so no test logic exists twice.
+notebook exported, so no test logic exists twice. ``otter generate`` packs them
+with what one assignment needs, and nothing of the others:
 
-Trust: on Gradescope, otter runs the checks in the student's kernel inside
-Gradescope's per-submission container, as otter always does; ``rnn-course
-grade`` keeps the stronger separation of a sandbox and a trusted judge.
+- ``files/rnn_course_student-*.whl``: the student package (public);
+- ``files/rnn_course-*.whl``: the engine and this assignment's plugin folder
+  (hidden checks, spec, calibration), built from a copy holding only those: no
+  other assignment's plugin and nothing of ``solutions/``;
+- ``files/data/``: the student view of the data (the plugin's ``student_view``,
+  as ``grade`` gives the notebook), which :class:`CourseData` points the loaders at;
+- ``grader-data/``: the published data sets the hidden checks read (held-out part
+  included), outside the notebook's folder; only :func:`check_passed` reads them.
+
+Trust: otter runs the notebook and the checks in one kernel, in Gradescope's
+per-submission container, as one user. Whatever the zip holds is readable by the
+submission, which can also tamper with the results; ``rnn-course grade`` keeps
+the stronger separation of a sandbox and a trusted judge.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections import defaultdict
 from pathlib import Path
+from unittest import mock
 
+from otter.plugins import AbstractOtterPlugin
+
+from assignments import data
 from autograder import spec as specs
 from autograder.course import Judged, ensure_venv_on_path
 from autograder.judge import CheckResult, judge
 from autograder.probes import probe_cells
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENGINE = Path(__file__).resolve().parent
+PROJECT_ROOT = ENGINE.parent
+#: In the zip: the notebook's data (copied beside it) and the data only the checks read.
+VIEW = "data"
+GRADER_DATA = "grader-data"
+GRADER_DATA_ENV = "RNN_COURSE_GRADER_DATA"
+#: What a build leaves in a source tree; a wheel is built from a copy without them.
+BUILD_LEFTOVERS = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__")
 
 _JUDGED: dict[tuple[int, str], dict[str, CheckResult]] = {}
+
+
+class CourseData(AbstractOtterPlugin):
+    """otter plugin: before the notebook runs, the course loaders read the student view, offline."""
+
+    def before_grading(self, config) -> None:
+        root = Path(config.autograder_dir).resolve()
+        os.environ.update(
+            {
+                data.MIRROR_ENV: str(root / "submission" / VIEW),
+                data.OFFLINE_ENV: "1",
+                GRADER_DATA_ENV: str(root / "source" / GRADER_DATA),
+            }
+        )
 
 
 def check_list(spec: specs.Spec) -> list[CheckResult]:
@@ -62,7 +99,7 @@ def test_file(grade_cell: str, assignment_id: str, checks: list[CheckResult]) ->
 
 
 def build(assignment: specs.Spec, output: Path) -> Path:
-    """Write ``output`` (a Gradescope autograder zip) with ``otter generate``."""
+    """Write ``output``, the Gradescope autograder zip of ``assignment`` alone, with otter."""
     ensure_venv_on_path()
     by_cell: dict[str, list[CheckResult]] = defaultdict(list)
     for check in check_list(assignment):
@@ -74,10 +111,16 @@ def build(assignment: specs.Spec, output: Path) -> Path:
         tests.mkdir()
         for grade_cell, checks in sorted(by_cell.items()):
             (tests / f"{grade_cell}.py").write_text(test_file(grade_cell, assignment.id, checks))
-        # both distributions: the student package first, then the grader that requires it
-        wheels = [build_wheel(PROJECT_ROOT / "assignments", work), build_wheel(PROJECT_ROOT, work)]
+        # the student package first, then the grader that requires it
+        wheels = [
+            build_wheel(PROJECT_ROOT / "assignments", work),
+            build_wheel(grader_tree(assignment, work / "grader"), work),
+        ]
         (work / "requirements.txt").write_text(
             "".join(f"/autograder/source/files/{wheel.name}\n" for wheel in wheels)
+        )
+        (work / "otter_config.json").write_text(
+            json.dumps({"plugins": [f"{__name__}.{CourseData.__name__}"]})
         )
         subprocess.run(
             [
@@ -87,10 +130,11 @@ def build(assignment: specs.Spec, output: Path) -> Path:
                 "tests",
                 "--requirements",
                 "requirements.txt",
+                "--config",
+                "otter_config.json",
                 "--python-version",
                 "3.11",
                 "--no-environment",
-                "--no-config",
                 "--output-path",
                 str(output),
                 *(wheel.name for wheel in wheels),
@@ -99,18 +143,49 @@ def build(assignment: specs.Spec, output: Path) -> Path:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    add_data(assignment, output)
     return output
 
 
+def grader_tree(assignment: specs.Spec, root: Path) -> Path:
+    """``root`` holding the grader distribution of ``assignment`` alone: engine and plugin."""
+    plugins = root / "autograder" / "plugins"
+    plugins.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(PROJECT_ROOT / name, root / name)
+    for module in ENGINE.glob("*.py"):
+        shutil.copyfile(module, root / "autograder" / module.name)
+    shutil.copyfile(specs.BUILTIN_PLUGINS / "pytest.ini", plugins / "pytest.ini")
+    shutil.copytree(assignment.folder, plugins / assignment.id, ignore=BUILD_LEFTOVERS)
+    return root
+
+
+def add_data(assignment: specs.Spec, archive: Path) -> None:
+    """Add the notebook's data (``files/data/``) and the checks' (``grader-data/``)."""
+    view = assignment.plugin().student_view(data.cache_dir() / "student-view" / assignment.id)
+    with zipfile.ZipFile(archive, "a", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(view.rglob("*")):
+            if path.is_file():
+                bundle.write(path, f"files/{VIEW}/{path.relative_to(view).as_posix()}")
+        for name in assignment.datasets:
+            published = data.locate(name)
+            bundle.write(published, f"{GRADER_DATA}/{published.name}")
+
+
 def build_wheel(project: Path, target: Path) -> Path:
-    """A wheel of the distribution at ``project``, built into ``target`` (no stale build files)."""
-    shutil.rmtree(project / "build", ignore_errors=True)
-    before = set(target.glob("*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(target), str(project)],
-        check=True,
-    )
-    return (set(target.glob("*.whl")) - before).pop()
+    """A wheel of the distribution at ``project``, in ``target``, built from a clean copy.
+
+    Built in place, a wheel packs whatever an earlier build left in ``project/build``.
+    """
+    with tempfile.TemporaryDirectory(prefix="rnn-wheel-") as scratch:
+        clean, built = Path(scratch) / project.name, Path(scratch) / "wheel"
+        shutil.copytree(project, clean, ignore=BUILD_LEFTOVERS)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(built), str(clean)],
+            check=True,
+        )
+        [wheel] = built.glob("*.whl")
+        return Path(shutil.move(wheel, target / wheel.name))
 
 
 def check_passed(env: dict, assignment_id: str, check_name: str) -> None:
@@ -118,13 +193,20 @@ def check_passed(env: dict, assignment_id: str, check_name: str) -> None:
 
     The first call for a notebook judges it: it copies the exported artifacts,
     runs the probes in the notebook's namespace ``env`` (as the sandbox run
-    stage does in the kernel) and runs the hidden checks; later calls reuse it.
+    stage does in the kernel) and runs the hidden checks on the published data
+    sets of ``grader-data/``; later calls reuse it.
     """
     key = (id(env), assignment_id)
     if key not in _JUDGED:
         spec = specs.load(assignment_id)
         judged = _judged_in_place(env, spec)
-        _JUDGED[key] = {check.name: check for check in judge(spec, judged.root)}
+        with (
+            tempfile.TemporaryDirectory(prefix="rnn-cache-") as cache,
+            mock.patch.dict(
+                os.environ, {data.MIRROR_ENV: os.environ[GRADER_DATA_ENV], data.CACHE_ENV: cache}
+            ),
+        ):
+            _JUDGED[key] = {check.name: check for check in judge(spec, judged.root)}
     result = _JUDGED[key][check_name]
     if result.points < result.max_points:
         raise AssertionError(result.message)

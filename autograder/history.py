@@ -1,8 +1,9 @@
 """Regrading: each replaced result is kept, and a changed score is said, with why.
 
 Before a submission's ``grading.json`` is replaced, it is copied into
-``grading-history/<time>.json`` beside it, so a grade that drops can be traced and
-restored. :func:`change` compares the totals before and after a regrade and names
+``.records/<student>/<id>/history/<time>.json``, beside the copy of the current
+record and out of reach of nbgrader's commands, so a grade that drops can be traced
+and restored. :func:`change` compares the totals before and after a regrade and names
 what moved them: the status, each check whose points changed, a hand grade cleared.
 """
 

@@ -23,7 +23,7 @@ import nbformat
 
 from autograder.late import TIMESTAMP_FILE
 from autograder.spec import Spec
-from autograder.submissions import submitted_files
+from autograder.submissions import JSONError, load_json, submitted_files, symbolic_links
 
 MB = 1024 * 1024
 #: Files a notebook could load a model trained elsewhere from: never copied when it runs.
@@ -78,9 +78,15 @@ def intake(
     set, never counts), and no other file enters beyond the spec's small allowance.
     """
     notes: list[str] = []
-    found = find_notebook(submission, spec, release_notebook, notes)
+    found = find_notebook(submission, spec, notes)
     check_sizes(submission, found, spec)
     notebook, repaired = read_notebook(found)
+    other = _assignment_of(notebook.cells, release_notebook.parent.parent, spec.id)
+    if other:
+        raise IntakeError(
+            f"{found.name} is a notebook of assignment '{other}', not of '{spec.id}': "
+            "was it submitted to the wrong assignment?"
+        )
     release = nbformat.read(release_notebook, as_version=4)
     notes += repaired
     notes += restore_cells(notebook, release)
@@ -91,38 +97,48 @@ def intake(
     return Intake(target, notes)
 
 
-def find_notebook(submission: Path, spec: Spec, release_notebook: Path, notes: list[str]) -> Path:
-    """The submitted notebook; a single differently named one is accepted with a note."""
+def find_notebook(submission: Path, spec: Spec, notes: list[str]) -> Path:
+    """The submitted notebook; a single differently named one is accepted with a note.
+
+    No symbolic link is followed: a notebook that is one is refused, wherever it points.
+    """
     expected = submission / spec.notebook
+    if expected.is_symlink():
+        target = expected.resolve()
+        where = "inside" if target.is_relative_to(submission.resolve()) else "outside"
+        raise IntakeError(
+            f"{spec.notebook} is a symbolic link to a file {where} the submission, not a "
+            "notebook: links are not followed, submit the notebook file itself"
+        )
     if expected.is_file():
         return expected
     candidates = sorted(p for p in submission.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "no notebook"
         raise IntakeError(f"expected {spec.notebook} in the submission, found {found}")
-    other = _assignment_of(candidates[0], release_notebook.parent.parent)
-    if other and other != spec.id:
-        raise IntakeError(
-            f"{candidates[0].name} is a notebook of assignment '{other}', "
-            f"not of '{spec.id}': was it submitted to the wrong assignment?"
-        )
     notes.append(f"graded {candidates[0].name} as {spec.notebook}")
     return candidates[0]
 
 
-def _assignment_of(path: Path, releases: Path) -> str | None:
-    """The assignment (a folder of ``releases``) whose grade ids the notebook shares most."""
-    try:
-        ids = {grade_id(c) for c in json.loads(path.read_text("utf-8")).get("cells", [])}
-    except (ValueError, UnicodeDecodeError, AttributeError):
+def _assignment_of(cells: list, releases: Path, assignment_id: str) -> str | None:
+    """Another assignment (a folder of ``releases``) whose notebook this one is, or None.
+
+    That is the release sharing the most grade ids and cell ids with ``cells``, when it
+    shares more than the release of ``assignment_id`` does.
+    """
+
+    def marks(notebook_cells: list) -> set[str]:
+        return {mark for c in notebook_cells for mark in (grade_id(c), c.get("id")) if mark}
+
+    submitted = marks(cells)
+    overlaps = {
+        release.parent.name: len(submitted & marks(nbformat.read(release, as_version=4).cells))
+        for release in sorted(releases.glob("*/*.ipynb"))
+    }
+    best = max(overlaps, key=overlaps.get, default=None)
+    if best is None or best == assignment_id or not overlaps[best]:
         return None
-    best, best_overlap = None, 0
-    for release in releases.glob("*/*.ipynb"):
-        release_ids = {grade_id(c) for c in nbformat.read(release, as_version=4).cells} - {None}
-        overlap = len(ids & release_ids)
-        if overlap > best_overlap:
-            best, best_overlap = release.parent.name, overlap
-    return best
+    return best if overlaps[best] > overlaps.get(assignment_id, 0) else None
 
 
 def check_sizes(submission: Path, notebook: Path, spec: Spec) -> None:
@@ -141,14 +157,10 @@ def check_sizes(submission: Path, notebook: Path, spec: Spec) -> None:
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     """Parse, repair the cell ids of, and validate the notebook; say what was repaired."""
     try:
-        raw = json.loads(path.read_text("utf-8"))
-    except UnicodeDecodeError as err:
-        raise IntakeError(f"{path.name} is not UTF-8 text: {err}") from err
-    except json.JSONDecodeError as err:
-        raise IntakeError(
-            f"{path.name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
-            "it may have been truncated or edited by hand"
-        ) from err
+        raw = load_json(path.read_bytes(), path.name)
+    except JSONError as err:
+        hint = "; it may have been truncated or edited by hand" if "valid JSON" in str(err) else ""
+        raise IntakeError(f"{err}{hint}") from err
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise IntakeError(f"{path.name} is not a Jupyter notebook: it has no list of cells")
     fixed = repair_cell_ids(raw["cells"])
@@ -480,6 +492,11 @@ def left_out_notes(left_out: dict[str, list[str]], spec: Spec) -> list[str]:
             f"{IGNORED} {len(models)} model file(s) the submission shipped ({names(models)}): "
             "grading runs your notebook and grades only the files it writes"
         )
+    if links := left_out.get("link"):
+        notes.append(
+            f"{LEFT_OUT} {len(links)} symbolic link(s) ({names(links)}): links are not "
+            "followed, submit the files themselves"
+        )
     others = left_out.get("undeclared", []) + left_out.get("over the allowance", [])
     others = sorted(path for path in others if path != TIMESTAMP_FILE)  # nbgrader's, read by batch
     if others:
@@ -500,10 +517,12 @@ def copy_submission(submission: Path, scratch: Path, skip: Path, keep) -> dict[s
     """Copy the submitted regular files (not symlinks, not the notebook) into ``scratch``.
 
     ``keep(relative_path, size)`` says why a file stays out ('' to copy it); the
-    files left out are returned by that reason, in path order.
+    files left out are returned by that reason, in path order (links under "link").
     """
     scratch.mkdir(parents=True, exist_ok=True)
     left_out: dict[str, list[str]] = {}
+    if links := symbolic_links(submission):
+        left_out["link"] = [link.relative_to(submission).as_posix() for link in links]
     for path in sorted(submitted_files(submission)):
         if path == skip:
             continue

@@ -10,6 +10,11 @@ JSON, ``.npz`` without pickle), through the fixtures of :mod:`autograder.fixture
 A student sees each check's title (its docstring's first line), points and
 failure message, never its source: assertions are not rewritten, tracebacks
 are dropped, and only the exception's message is kept.
+
+After the checks, the judge's child asks the plugin for what the feedback page shows
+beside them (:func:`feedback_extras`): figures rendered there, where the models and
+the hidden data already are, and texts such as the judge's own samples. They come
+back as data, capped.
 """
 
 from __future__ import annotations
@@ -27,15 +32,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
 from autograder import sandbox
 from autograder.spec import BUILTIN_PLUGINS, Limits, Spec, load_folder
+
+if TYPE_CHECKING:
+    from autograder.plugin import Plugin
 
 CHECKS_INI = BUILTIN_PLUGINS / "pytest.ini"
 
@@ -67,6 +75,16 @@ class CheckResult:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the judge's child returns for one submission."""
+
+    checks: list[CheckResult]
+    figures: dict[str, str] = field(default_factory=dict)  # title -> PNG data URL
+    texts: dict[str, str] = field(default_factory=dict)  # title -> plain text
+    notes: list[str] = field(default_factory=list)  # what was left out, and why
 
 
 class JudgeError(RuntimeError):
@@ -243,6 +261,53 @@ def _skip_message(report) -> str:
     return "skipped"
 
 
+# --------------------------------------------------------------------------- the page's extras
+
+#: A figure's PNG data URL may take this much; a larger one is left out, with a note.
+FIGURE_CHARS = 400_000
+MAX_FIGURES = 8
+#: A text (a sample) is cut to this many characters, and at most MAX_TEXTS are kept.
+TEXT_CHARS = 2000
+MAX_TEXTS = 12
+PNG_URL = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
+
+
+def feedback_extras(plugin: Plugin, judged_dir: Path) -> Judgement:
+    """The plugin's figures and texts for the page of ``judged_dir`` (no checks), capped.
+
+    A figure must be a PNG data URL of at most :data:`FIGURE_CHARS` characters, else it
+    is left out with a note; each text is cut to :data:`TEXT_CHARS`. A plugin that
+    fails to make them costs the student nothing: the page just has none.
+    """
+    from autograder.course import Judged
+
+    notes, figures, texts = [], {}, {}
+    try:
+        made = plugin.feedback_figures(Judged(judged_dir))
+    except Exception as err:
+        made, notes = {}, [f"the judge's figures could not be drawn ({type(err).__name__})"]
+    for title, url in list(made.items())[:MAX_FIGURES]:
+        title = student_text(title, limit=200)
+        if isinstance(url, str) and len(url) > FIGURE_CHARS:
+            notes.append(
+                f"figure '{title}' left out: its image takes {len(url) // 1000} kB, over the "
+                f"page's cap of {FIGURE_CHARS // 1000} kB per figure"
+            )
+        elif not isinstance(url, str) or not PNG_URL.fullmatch(url):
+            notes.append(f"figure '{title}' left out: it is not a PNG image")
+        else:
+            figures[title] = url
+    try:
+        written = plugin.feedback_texts(Judged(judged_dir))
+    except Exception as err:
+        written, notes = {}, [*notes, f"the judge's texts could not be made ({type(err).__name__})"]
+    for title, text in list(written.items())[:MAX_TEXTS]:
+        text = str(text)
+        cut = text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
+        texts[student_text(title, limit=200)] = cut
+    return Judgement([], figures, texts, notes)
+
+
 # --------------------------------------------------------------------------- under limits
 
 
@@ -255,6 +320,10 @@ class JudgeProcess:
     over a limit it is killed, the checks it had not finished fail with a message
     naming the limit, and the next submission gets a new child. Between submissions
     the child stays up, so TensorFlow and the hidden data load once per worker.
+
+    The time limit counts the child's CPU time (``judge_timeout_s`` on each of
+    :func:`autograder.sandbox.cpu_cores`), with a wall-clock backstop of
+    :data:`autograder.sandbox.WALL_CLOCK_FACTOR` times it.
     """
 
     def __init__(self) -> None:
@@ -262,8 +331,9 @@ class JudgeProcess:
         self._log: Any = None
         self._pending = b""  # what the child sent after the last whole message
 
-    def judge(self, spec: Spec, judged_dir: Path, limits: Limits) -> list[CheckResult]:
-        """The hidden checks' results for ``judged_dir``, the child stopped at a limit."""
+    def judge(self, spec: Spec, judged_dir: Path, limits: Limits) -> Judgement:
+        """The hidden checks' results for ``judged_dir`` and the page's extras, the child
+        stopped at a limit (the extras are then lost)."""
         process = self._start()
         request = {"spec": str(spec.folder), "judged": str(Path(judged_dir).resolve())}
         try:
@@ -273,9 +343,11 @@ class JudgeProcess:
             self.close()
             raise JudgeError(f"the judge process could not start: {self._log_tail()}") from None
         collected: dict[str, CheckResult] = {}
+        extras = Judgement([])
         deadline = time.monotonic() + STARTUP_LIMIT_S  # the course's own start-up
+        cpu_limit = None  # CPU seconds of the child at which it is stopped
         while True:
-            message, stopped = self._next(process, deadline, limits)
+            message, stopped = self._next(process, deadline, limits, cpu_limit)
             if stopped:
                 self.close()
                 if not collected:
@@ -283,20 +355,26 @@ class JudgeProcess:
                         f"the judge process stopped ({stopped}) before any check ran: "
                         + self._log_tail()
                     )
-                return _stopped(collected, stopped, limits)
+                return Judgement(_stopped(collected, stopped, limits))
             kind, payload = message
             if kind == "collected":  # from here on, the student's models are loaded and run
                 collected = {c["name"]: CheckResult(**c) for c in payload}
-                deadline = time.monotonic() + limits.judge_timeout_s
+                timeout = limits.judge_timeout_s
+                deadline = time.monotonic() + sandbox.WALL_CLOCK_FACTOR * timeout
+                cpu_limit = sandbox.tree_cpu_seconds(process.pid) + sandbox.cpu_cores() * timeout
             elif kind == "result":
                 collected[payload["name"]] = CheckResult(**payload)
+            elif kind == "extras":
+                extras = Judgement([], **payload)
             elif kind == "done":
-                return sorted(collected.values(), key=lambda r: (r.grade_cell, r.name))
+                checks = sorted(collected.values(), key=lambda r: (r.grade_cell, r.name))
+                return replace(extras, checks=checks)
             elif kind == "error":
                 raise JudgeError(payload)
 
-    def _next(self, process, deadline: float, limits: Limits):
-        """The child's next message, or why it was stopped (``timeout``, ``memory``, ``died``)."""
+    def _next(self, process, deadline: float, limits: Limits, cpu_limit: float | None):
+        """The child's next message, or why it was stopped (``cpu``, ``timeout`` for the wall
+        clock, ``memory``, ``died``)."""
         while b"\n" not in self._pending:
             ready, _, _ = select.select([process.stdout], [], [], WATCH_INTERVAL_S)
             if ready:
@@ -308,6 +386,8 @@ class JudgeProcess:
                 return None, "died"
             elif time.monotonic() > deadline:
                 return None, "timeout"
+            elif cpu_limit is not None and sandbox.tree_cpu_seconds(process.pid) > cpu_limit:
+                return None, "cpu"
             elif _tree_memory(process.pid) > limits.judge_memory_mb << 20:
                 return None, "memory"
         line, _, self._pending = self._pending.partition(b"\n")
@@ -373,8 +453,12 @@ WATCH_INTERVAL_S = 0.25
 #: Time the child may take to start and collect the checks (the grader's cost, not the model's).
 STARTUP_LIMIT_S = 300
 STOPPED = {
-    "timeout": "the judge stopped your models after {timeout} s (the time limit for loading "
-    "them and predicting on the hidden data): is a sequence length or a layer far too large?",
+    "cpu": "the judge stopped your models after {cpu} s of CPU time (the time limit for loading "
+    "them and predicting on the hidden data: {timeout} s on each of {cores} cores): is a "
+    "sequence length or a layer far too large?",
+    "timeout": "the judge stopped your models after {wall} s of wall-clock time (the backstop, "
+    "{factor} x the time limit of {timeout} s of CPU time for loading them and predicting on "
+    "the hidden data): is a sequence length or a layer far too large?",
     "memory": "your models used more than {memory} MB while the judge ran them (memory limit): "
     "is a vocabulary, embedding or sequence length far too large?",
     "died": "the judge's process running your models ended abruptly",
@@ -383,7 +467,15 @@ STOPPED = {
 
 def _stopped(collected: dict[str, CheckResult], why: str, limits: Limits) -> list[CheckResult]:
     """Every check: those that finished as they did, the others failed with the reason."""
-    text = STOPPED[why].format(timeout=limits.judge_timeout_s, memory=limits.judge_memory_mb)
+    timeout, cores, factor = limits.judge_timeout_s, sandbox.cpu_cores(), sandbox.WALL_CLOCK_FACTOR
+    text = STOPPED[why].format(
+        timeout=timeout,
+        cpu=timeout * cores,
+        cores=cores,
+        wall=timeout * factor,
+        factor=factor,
+        memory=limits.judge_memory_mb,
+    )
     results = [
         check if check.message or check.passed else replace(check, message=text, cause=text)
         for check in collected.values()
@@ -419,7 +511,12 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            judge(load_folder(Path(request["spec"])), Path(request["judged"]), report=send)
+            spec, judged = load_folder(Path(request["spec"])), Path(request["judged"])
+            judge(spec, judged, report=send)
+            extras = feedback_extras(spec.plugin(), judged)
+            send(
+                "extras", {"figures": extras.figures, "texts": extras.texts, "notes": extras.notes}
+            )
             send("done", None)
         except Exception as err:  # a course problem: the parent raises it as a JudgeError
             send("error", f"{type(err).__name__}: {err}")

@@ -8,7 +8,7 @@ The course sets them in ``nbgrader_config.py``::
 
 ``rnn-course grade`` writes each due date to its assignment in the gradebook
 (nbgrader's ``duedate``; without one here, a due date set in formgrader stays) and
-each submission's time from its ``timestamp.txt`` (nbgrader's ``timestamp``). The
+each submission's time (nbgrader's ``timestamp``, :func:`submission_time`). The
 penalty, computed by :class:`LatePolicy` from nbgrader's ``total_seconds_late`` (an
 extension granted in nbgrader counts), goes to nbgrader's ``late_submission_penalty``.
 :func:`autograder.course.configure` makes the class nbgrader's late-penalty plugin too,
@@ -18,8 +18,9 @@ so ``nbgrader autograde`` would apply the same rule.
 from __future__ import annotations
 
 import math
+import os
 import stat
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nbgrader.plugins import LateSubmissionPlugin
@@ -104,6 +105,34 @@ def submitted_at(folder: Path) -> str | None:
         return parse_utc(text).isoformat()
     except (ValueError, OverflowError):
         raise ValueError(f"{path} holds {text[:40]!r}, not a time") from None
+
+
+def submission_time(folder: Path, archive: Path | None = None) -> tuple[str | None, str]:
+    """When a submission was collected (UTC, ISO, or None) and where that time comes from.
+
+    A folder in nbgrader's layout has the ``timestamp.txt`` that ``nbgrader collect``
+    writes; without one it has no time and is never late, as in nbgrader (formgrader
+    matches that file against the gradebook). A zip's own ``timestamp.txt`` is the
+    student's, so a zip's time is its file time.
+    """
+    if archive is not None:
+        return _file_time(archive), "the zip's file time (a timestamp.txt inside it never counts)"
+    try:
+        collected = submitted_at(folder)
+    except ValueError as err:
+        return None, f"none ({err}): never late"
+    if collected:
+        return collected, f"{TIMESTAMP_FILE} (written by nbgrader collect)"
+    return None, f"none (no {TIMESTAMP_FILE}, which nbgrader collect writes): never late"
+
+
+def _file_time(path: Path) -> str | None:
+    """The modification time of ``path`` itself (not of a link's target), UTC."""
+    try:
+        seconds = os.lstat(path).st_mtime
+    except OSError:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None).isoformat()
 
 
 def lateness(seconds: float) -> str:

@@ -10,7 +10,10 @@ below and never branches on an assignment's name:
   once per grading process;
 - :meth:`Plugin.reference_run` and :meth:`Plugin.baselines`: the reference
   training and the trivial baselines that ``rnn-course calibrate`` turns into
-  thresholds (:mod:`autograder.calibrate`).
+  thresholds (:mod:`autograder.calibrate`);
+- :meth:`Plugin.feedback_figures` and :meth:`Plugin.feedback_texts`: what the
+  student's page shows beside the checks, made in the judge's child after the
+  checks ran (what the checks computed is at hand through :meth:`Plugin.remember`).
 
 An assignment without ``plugin.py`` gets this base class: every declared data
 set is visible whole, nothing is held out, and it cannot be calibrated.
@@ -52,6 +55,30 @@ class Plugin:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self._hidden: Any = None
+        self._judged: tuple[str, dict[str, Any]] = ("", {})  # what the checks left, by name
+
+    def remember(self, judged, name: str, value: Any) -> None:
+        """Keep what a hidden check computed on the submission ``judged`` (a
+        :class:`autograder.course.Judged`) for its feedback; forgotten at the next one."""
+        if self._judged[0] != str(judged.root):
+            self._judged = (str(judged.root), {})
+        self._judged[1][name] = value
+
+    def remembered(self, judged) -> dict[str, Any]:
+        """What the checks kept (:meth:`remember`) for the submission ``judged``."""
+        return self._judged[1] if self._judged[0] == str(judged.root) else {}
+
+    def feedback_figures(self, judged) -> dict[str, str]:
+        """Figures for the student's page of ``judged``: title -> PNG data URL (none here).
+
+        Run in the judge's child after the checks; capped by the engine
+        (:func:`autograder.judge.feedback_extras`).
+        """
+        return {}
+
+    def feedback_texts(self, judged) -> dict[str, str]:
+        """Plain texts for the student's page of ``judged`` (title -> text; none here)."""
+        return {}
 
     def student_view(self, target: Path) -> Path:
         """Fill ``target`` with what the notebook may read while it runs; return it."""

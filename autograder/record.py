@@ -11,13 +11,19 @@ grades from formgrader, the late penalty). :func:`restore` writes them again
 (``rnn-course feedback`` after hand grading). The page is written beside the graded
 notebook too, from where nbgrader's ``generate_feedback``, which empties the
 feedback folder it writes, copies it back.
+
+The outcome and the graded notebook are also kept under ``.records/<student>/<id>/``,
+which no nbgrader command deletes: :func:`recover` puts back a record whose files in
+``autograded/`` have gone, and names the students whose record is lost.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -54,11 +60,15 @@ def record(
     judged, outcome = outcome, review.applied(results, outcome)
     previous = recorded(results, outcome.student, outcome.assignment)
     notebook = results.autograded(outcome.student, outcome.assignment) / source_notebook.name
+    kept = results.kept(outcome.student, outcome.assignment)
     seen = None if outcome.status == "failed" else gradebook.answers(notebook)
     if outcome.executed is not None and outcome.executed.is_file():
-        atomic_write(notebook, annotated(outcome.executed, gradebook.check_report(outcome)))
+        graded = annotated(outcome.executed, gradebook.check_report(outcome))
+        for folder in (kept, notebook.parent):
+            atomic_write(folder / notebook.name, graded)
     elif outcome.status == "rejected":
-        notebook.unlink(missing_ok=True)  # formgrader must not show an older submission
+        for folder in (kept, notebook.parent):  # formgrader must not show an older submission
+            (folder / notebook.name).unlink(missing_ok=True)
     with gradebook.opened(results) as book:
         try:
             earlier = review.applied(results, previous) if previous else None
@@ -69,10 +79,9 @@ def record(
         marks = gradebook.settle(book, outcome, policy)
     write_pages(results, marks)
     history.keep(results, outcome.student, outcome.assignment)
-    atomic_write(
-        results.grading_file(outcome.student, outcome.assignment),
-        json.dumps(judged.to_json(), indent=2, sort_keys=True),  # decisions apply when read
-    )
+    text = json.dumps(judged.to_json(), indent=2, sort_keys=True)  # decisions apply when read
+    atomic_write(kept / results.GRADING_FILE, text)
+    atomic_write(results.grading_file(outcome.student, outcome.assignment), text)
     write_grades_csv(results, [marks])
     if previous is None:
         return None
@@ -121,6 +130,67 @@ def merge(
     return marks, missing
 
 
+@dataclass(frozen=True)
+class Recovery:
+    """What :func:`recover` found: records put back, and records lost for good."""
+
+    restored: list[str]
+    lost: list[str]
+
+
+def recover(
+    results: Results, assignment_id: str, source_notebook: Path, students: Sequence[str] = ()
+) -> Recovery:
+    """Put back, from the kept copy, each record whose files in ``autograded/`` are gone.
+
+    A record is expected for each submission of the gradebook and each ``grading.json``
+    (``students``, when given, limits the search). Its outcome and graded notebook come
+    back from ``.records/``; :func:`restore` then writes its pages again (``grade`` and
+    :func:`merge` do). A record kept before the copies existed gets its copy now.
+    Students with no copy to restore from are listed as lost.
+    """
+    expected = _submitted(results, assignment_id) | {
+        path.parent.parent.name for path in results.grading_files(assignment_id)
+    }
+    names = (results.GRADING_FILE, source_notebook.name)
+    restored, lost = [], []
+    for student in sorted(expected):
+        if students and student not in students:
+            continue
+        graded = results.autograded(student, assignment_id)
+        kept = results.kept(student, assignment_id)
+        if not (kept / results.GRADING_FILE).is_file():
+            if (graded / results.GRADING_FILE).is_file():  # recorded before copies were kept
+                _copy_missing(graded, kept, names)
+            else:
+                lost.append(student)
+        elif _copy_missing(kept, graded, names):
+            restored.append(student)
+    return Recovery(restored, lost)
+
+
+def _copy_missing(source: Path, target: Path, names: Sequence[str]) -> bool:
+    """Copy each file of ``names`` that ``source`` has and ``target`` lacks; say if any."""
+    missing = [name for name in names if (source / name).is_file() and not (target / name).exists()]
+    for name in missing:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target / name)
+    return bool(missing)
+
+
+def _submitted(results: Results, assignment_id: str) -> set[str]:
+    """The students with a submission of the assignment in the gradebook (if there is one)."""
+    from nbgrader.api import MissingEntry
+
+    if not results.gradebook.is_file():
+        return set()
+    with gradebook.opened(results) as book:
+        try:
+            return {s.student.id for s in book.find_assignment(assignment_id).submissions}
+        except MissingEntry:
+            return set()
+
+
 def annotated(executed: Path, report: dict[str, str]) -> str:
     """The notebook with each autograded cell's check report added to that cell's output."""
     notebook = nbformat.read(executed, as_version=4)
@@ -144,14 +214,22 @@ def write_pages(results: Results, marks: Marks) -> None:
     )
     for folder in (graded, results.feedback(outcome.student, outcome.assignment)):
         atomic_write(folder / results.FEEDBACK_PAGE, page)
+    from autograder import nbgrader_tools
+
+    nbgrader_tools.mirror_timestamp(results, outcome.student, outcome.assignment, marks.timestamp)
 
 
 def write_grades_csv(results: Results, marks: list[Marks]) -> None:
-    """Put the rows of ``marks`` into the grades CSV (:mod:`autograder.grades`)."""
+    """Put the rows of ``marks`` into the grades CSV (:mod:`autograder.grades`).
+
+    The file is read, merged and replaced under its lock (:func:`gradebook.locked`), so
+    that concurrent runs keep each other's rows.
+    """
     from autograder import grades
 
-    table = grades.table(marks, grades.read(results.grades_csv))
-    atomic_write(results.grades_csv, table.to_csv(index=False))
+    with gradebook.locked(results.grades_csv):
+        table = grades.table(marks, grades.read(results.grades_csv))
+        atomic_write(results.grades_csv, table.to_csv(index=False))
 
 
 def gradescope_results(marks: Marks) -> dict:

@@ -2,11 +2,14 @@
 
 It reads what grading runs recorded in a results folder (:class:`autograder.course.Results`):
 each submission's ``autograded/<student>/<ID>/grading.json`` (``Outcome.to_json()``)
-and notebook, the spec's thresholds, and the release notebook. It writes
+and notebook, the class's ``grades_by_check.csv`` (:mod:`autograder.grades`: the
+totals with hand grades, adjustments and late penalties, as the console and the
+feedback pages show them), the spec's thresholds, and the release notebook. It writes
 ``report.html``, self-contained (plots embedded as data URLs), and beside it one
 CSV file per table of the page:
 
-1. the scores (rejected and failed submissions shown as such, never as 0);
+1. the scores: autograded and total (rejected and failed submissions shown as such,
+   never as 0);
 2. each check's pass rate;
 3. the calibrated metric of each model against its two thresholds;
 4. the slowest runs, and every run that did not end well, with its cause;
@@ -42,6 +45,8 @@ SLOWEST = 5
 #: Run statuses that are not a problem of the run.
 RUN_OK = ("ok", "not_executed")
 REPORT_FILE = "report.html"
+#: The columns of ``grades_by_check.csv`` beside the autograded score.
+TOTALS = ["manual", "adjustments", "late_penalty", "total", "max"]
 
 esc = html.escape
 
@@ -101,9 +106,11 @@ def load_record(results: Results, assignment_id: str) -> ClassRecord:
 
     A check may carry ``value`` and ``model``: the assignment's calibrated metric
     the check measured on that model (columns of missing values when none does).
+    The totals (:data:`TOTALS`) are those of the grades CSV (missing values without a row).
     """
     import pandas as pd
 
+    from autograder import grades
     from autograder.record import recorded
 
     submissions, checks = [], []
@@ -136,7 +143,14 @@ def load_record(results: Results, assignment_id: str) -> ClassRecord:
     columns = ["student", "status", "name", "title", "grade_cell", "max_points", "points"]
     checks_table = pd.DataFrame(checks).reindex(columns=[*columns, "value", "model"])
     checks_table["passed"] = checks_table["points"] == checks_table["max_points"]
-    submissions_table = pd.DataFrame(submissions).astype({"run_seconds": float})
+    csv = grades.read(results.grades_csv)
+    rows = csv[csv["assignment"] == assignment_id] if csv is not None else pd.DataFrame()
+    totals = rows.reindex(columns=["student", *TOTALS]).astype({"student": str})
+    submissions_table = (
+        pd.DataFrame(submissions)
+        .astype({"run_seconds": float})
+        .merge(totals, on="student", how="left")
+    )
     return ClassRecord(submissions_table, checks_table)
 
 
@@ -151,10 +165,14 @@ def status_counts(record: ClassRecord) -> pd.DataFrame:
 
 
 def scores(record: ClassRecord) -> pd.DataFrame:
-    """Each student's total; no total where the submission was not graded."""
-    table = record.submissions[["student", "status", "score", "max_score", "run_status"]]
+    """Each student's autograded score and total (hand grades, adjustments and the late
+    penalty counted, as in the grades CSV); none where the submission was not graded."""
+    columns = ["student", "status", "score", "max_score", *TOTALS, "run_status"]
+    table = record.submissions.reindex(columns=columns)
+    table = table.rename(columns={"score": "autograded", "max_score": "autograded_max"})
     graded = table["status"] == "graded"
-    return table.assign(score=table["score"].where(graded)).sort_values("student")
+    points = ["autograded", "manual", "adjustments", "late_penalty", "total"]
+    return table.assign(**{c: table[c].where(graded) for c in points}).sort_values("student")
 
 
 def pass_rates(record: ClassRecord) -> pd.DataFrame:
@@ -311,15 +329,19 @@ def png(figure: Figure) -> str:
 
 
 def score_histogram(table: pd.DataFrame) -> str:
-    """The graded totals, from 0 to the maximum."""
+    """The graded totals (the autograded scores where no total is recorded), from 0 to the
+    maximum."""
     from matplotlib.figure import Figure
 
-    graded = table.dropna(subset=["score"])
-    top = graded["max_score"].max()
+    shown, top = (
+        ("total", "max") if table["total"].notna().any() else ("autograded", "autograded_max")
+    )
+    graded = table.dropna(subset=[shown])
+    top = graded[top].max()
     figure = Figure(figsize=(7, 3.2))
     axes = figure.subplots()
-    axes.hist(graded["score"], bins=20, range=(0, top), color="#4c72b0", edgecolor="white")
-    axes.set(xlabel=f"total (out of {top:g})", ylabel="submissions", xlim=(0, top))
+    axes.hist(graded[shown], bins=20, range=(0, top), color="#4c72b0", edgecolor="white")
+    axes.set(xlabel=f"{shown} (out of {top:g})", ylabel="submissions", xlim=(0, top))
     return png(figure)
 
 
@@ -394,10 +416,12 @@ def html_table(table: pd.DataFrame, name: str) -> str:
 def page_html(spec: Spec, tables: dict[str, pd.DataFrame], similarity: Similarity) -> str:
     """The page: the five sections, each table with the name of its CSV file."""
     scores_table = tables["scores"]
+    graded = scores_table["status"] == "graded"
     shown_scores = scores_table.assign(
-        score=scores_table["score"]
-        .astype(object)
-        .where(scores_table["status"] == "graded", scores_table["status"])
+        **{
+            column: scores_table[column].astype(object).where(graded, scores_table["status"])
+            for column in ("autograded", "total")
+        }
     )
     rates = tables["check_pass_rates"]
     measured = tables["measurements"]
@@ -407,10 +431,13 @@ def page_html(spec: Spec, tables: dict[str, pd.DataFrame], similarity: Similarit
         "<h2>1. Scores</h2>",
         html_table(tables["status_counts"], "status_counts"),
         f'<img alt="score distribution" src="{score_histogram(scores_table)}">'
-        if scores_table["score"].notna().any()
+        if scores_table["autograded"].notna().any()
         else "<p>No submission was graded.</p>",
         "<p>Rejected submissions (unreadable, too large...) and failed gradings (a course "
-        "problem) have no total: they are shown as such, not as 0.</p>",
+        "problem) have no total: they are shown as such, not as 0. <em>autograded</em> is "
+        "the hidden checks' points; <em>total</em> adds the hand grades, the adjustments "
+        "and the late penalty (as <code>grades_by_check.csv</code>, the console and each "
+        "student's page give it; empty where that file has no row yet).</p>",
         html_table(shown_scores, "scores"),
         "<h3>Points withheld for your review</h3>",
         "<p>Models markedly better on the hidden data than on comparable data no notebook "

@@ -11,6 +11,11 @@ and copies out of the scratch folder, into ``out_dir``:
 - ``run.json`` (:meth:`RunResult.to_json`, with the limits the run had) and ``run.log``
   (the sandbox's capped stdout/stderr).
 
+Time limits count the CPU time of the sandbox's processes (a limit of N s allows N s
+on each of :func:`autograder.sandbox.cpu_cores`), so that a busy machine fails nobody;
+:data:`autograder.sandbox.WALL_CLOCK_FACTOR` times a limit in wall-clock time stops a
+notebook that waits without computing. The message says which clock stopped it.
+
 Everything in the scratch folder is untrusted: files are opened without
 following symlinks, sizes are capped, JSON is the only format parsed here, and
 nothing from the scratch folder is ever imported, executed or unpickled. The
@@ -42,6 +47,7 @@ from autograder import sandbox
 from autograder.course import Judged
 from autograder.judge import error_text, student_text
 from autograder.spec import Limits, Probe
+from autograder.submissions import JSONError, load_json
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ OUTPUTS = ("executed.ipynb", "artifacts", "probes", "run.json", "run.log")
 TRUNCATED_NOTE = "[output truncated by the grader: the notebook's output exceeded {mb} MB]\n"
 STATUSES = ("ok", "cell_errors", "timeout", "memory", "disk", "crashed", "not_executed")
 HIDDEN_ERROR = "an error its output does not show"
+CPU, WALL = "CPU time", "wall-clock time"  # the clocks the driver reports a timeout by
 UNCOLLECTED = "its result could not be collected (the file was missing, not a file or too large)"
 
 
@@ -69,7 +76,9 @@ class RunResult:
     probes: dict[str, dict] = field(default_factory=dict)
     output_truncated: bool = False
     notes: list[str] = field(default_factory=list)
-    limits: dict = field(default_factory=dict)  # the limits this run had (a Limits as a dict)
+    # the limits this run had: a Limits as a dict, with cpu_cores and wall_clock_factor
+    limits: dict = field(default_factory=dict)
+    cpu_s: float = 0.0  # CPU seconds of the sandbox's processes
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -119,7 +128,11 @@ def run_submission(
             result = _execute(notebook.name, space.path, judged, limits, probes, data_dir, space)
             result.notes += _export_artifacts(space.path, judged, artifacts, limits)
     result.duration_s = round(time.monotonic() - started, 2)
-    result.limits = asdict(limits)
+    result.limits = {
+        **asdict(limits),
+        "cpu_cores": sandbox.cpu_cores(),
+        "wall_clock_factor": sandbox.WALL_CLOCK_FACTOR,
+    }
     judged.run_json.write_text(json.dumps(result.to_json(), indent=2))
     return result
 
@@ -137,29 +150,34 @@ def _execute(
     _clear(scratch, RESERVED)
     (scratch / GRADER_DIR).mkdir()
     probe_timeout = min(limits.cell_timeout_s, PROBE_TIMEOUT_CAP_S)
+    cores, factor = sandbox.cpu_cores(), sandbox.WALL_CLOCK_FACTOR
     job = {
         "notebook": str(scratch / name),
         "workdir": str(scratch),
         "executed": str(scratch / GRADER_DIR / "executed.ipynb"),
         "cell_timeout_s": limits.cell_timeout_s,
         "notebook_timeout_s": limits.notebook_timeout_s,
+        "cores": cores,
+        "wall_factor": factor,
         "max_output_bytes": limits.max_output_mb * MB,
         "probe_timeout_s": probe_timeout,
         "probe_cells": probing.probe_cells(probes, str(scratch / probing.PROBE_DIR), probe_timeout),
     }
-    hard_timeout = limits.notebook_timeout_s + len(probes) * probe_timeout + GRACE_S
+    budget = limits.notebook_timeout_s + len(probes) * probe_timeout + GRACE_S
     data_dir = data_dir.resolve() if data_dir is not None else None
     outcome = sandbox.run_driver(
         job,
         scratch=scratch,
         limits=limits,
-        hard_timeout_s=hard_timeout,
+        hard_timeout_s=factor * budget,
+        cpu_limit_s=cores * budget,
         data_dir=data_dir,
         space=space,
     )
     judged.run_log.write_text(
         f"isolation={outcome.isolation} uid={outcome.uid} exit={outcome.returncode} "
-        f"killed={outcome.killed} peak_memory_mb={outcome.peak_memory_mb:.0f} "
+        f"killed={outcome.killed} cpu_s={outcome.cpu_s:.1f} (on {cores} cores) "
+        f"peak_memory_mb={outcome.peak_memory_mb:.0f} "
         f"({_counted_by(outcome.memory_counted_by)}) peak_processes={outcome.peak_processes} "
         f"disk_limit={outcome.disk_limit or 'none'}\n" + outcome.log
     )
@@ -175,6 +193,7 @@ def _execute(
         cell_errors=cell_errors,
         probes=_export_probes(scratch, judged, probes, limits),
         output_truncated=truncated or bool(report.get("output_truncated")) or outcome.log_truncated,
+        cpu_s=round(outcome.cpu_s, 1),
     )
 
 
@@ -206,9 +225,11 @@ def _verdict(
     """The status and the student-facing sentence, most serious first."""
     stopped = _stopped_in(outcome.cells)
     where = f" in cell {_cell(nb, stopped)}" if stopped is not None else ""
-    if outcome.killed == "timeout" or report.get("deadline_reached"):
-        seconds = limits.notebook_timeout_s
-        return "timeout", f"The notebook was stopped after {seconds} s (time limit){where}."
+    if outcome.killed in ("timeout", "cpu") or report.get("deadline_reached"):
+        clock = {"cpu": CPU, "timeout": WALL}.get(outcome.killed, report.get("deadline_reached"))
+        return "timeout", _timed_out(
+            "The notebook", "time limit", limits.notebook_timeout_s, clock, outcome.cpu_s, where
+        )
     if outcome.killed == "memory":
         return "memory", (
             f"Memory limit of {limits.memory_mb} MB exceeded{where}; the run was killed."
@@ -245,10 +266,11 @@ def _verdict(
             if len(timed_out) > 1
             else "the other cells ran"
         )
-        return "timeout", (
-            f"Cell {_cell(nb, int(timed_out[0]))} was stopped after "
-            f"{limits.cell_timeout_s} s (cell time limit); {rest}."
-        )
+        first = int(timed_out[0])
+        clock = (report.get("timeouts") or {}).get(str(first))
+        cell = f"Cell {_cell(nb, first)}"
+        stop = _timed_out(cell, "cell time limit", limits.cell_timeout_s, clock, None, "")
+        return "timeout", f"{stop[:-1]}; {rest}."
     if cell_errors:
         first = cell_errors[0]
         raised = error_text(first["ename"], first["evalue"]) if first["ename"] else HIDDEN_ERROR
@@ -266,6 +288,23 @@ def _verdict(
         )
     ran = sum(1 for entry in outcome.cells if entry.get("status") != "started")
     return "ok", f"All {ran} cells ran without errors."
+
+
+def _timed_out(
+    what: str, limit: str, limit_s: int, clock: str | None, cpu_s: float | None, where: str
+) -> str:
+    """The sentence of a run stopped at a time limit, naming the clock that stopped it."""
+    cores, factor = sandbox.cpu_cores(), sandbox.WALL_CLOCK_FACTOR
+    if clock == CPU:
+        return (
+            f"{what} was stopped after {limit_s * cores} s of CPU time (the {limit}: "
+            f"{limit_s} s on each of {cores} cores){where}."
+        )
+    used = f"; it used {cpu_s:.0f} s of CPU, so it was waiting, not computing" if cpu_s else ""
+    return (
+        f"{what} was stopped after {limit_s * factor} s of wall-clock time (the backstop, "
+        f"{factor} x the {limit} of {limit_s} s of CPU time{used}){where}."
+    )
 
 
 def _stopped_in(cells: list[dict]) -> int | None:
@@ -357,8 +396,8 @@ def _read_json(root: Path, rel: str, max_bytes: int = MB) -> Any:
     if len(raw) > max_bytes:
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        return load_json(raw, rel)
+    except JSONError:
         return None
 
 
@@ -376,7 +415,7 @@ def _export_notebook(scratch: Path, judged: Judged, limits: Limits) -> tuple[Any
     if len(raw) > cap:
         return None, True
     try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nb = nbformat.reads(json.dumps(load_json(raw, "executed.ipynb")), as_version=4)
     except Exception as err:  # any malformed notebook is just "no notebook"
         log.warning("executed notebook unreadable: %s", err)
         return None, False

@@ -1,9 +1,9 @@
 """The log of one grading run: ``logs/<id>-<time>.log`` in the output folder.
 
 One line per event, each with the time: the run's settings, each submission
-graded, rejected, failed or skipped (with the cause and the seconds it took), the
-scores a regrade changed, and the totals. Lines are written as they happen, so a
-killed run's log says how far it got.
+graded, rejected, failed or skipped (with the cause, the seconds it took and the
+time limits it had), the scores a regrade changed, and the totals. Lines are
+written as they happen, so a killed run's log says how far it got.
 """
 
 from __future__ import annotations
@@ -55,9 +55,27 @@ class RunLog:
         self.write(
             f"{outcome.status:<8} {outcome.student} {score}{review} in {took}, run {run}{cause}"
         )
+        if limits := time_limits(outcome.run.get("limits") or {}):
+            self.write(f"         {outcome.student}: {limits}")
         for note in outcome.notes:
             if note.startswith((IGNORED, LEFT_OUT)):
                 self.write(f"         {outcome.student}: {note}")
 
     def close(self) -> None:
         self._handle.close()
+
+
+def time_limits(limits: dict) -> str:
+    """The time limits a run had, as recorded in its ``run.json`` ('' without them)."""
+    if "judge_timeout_s" not in limits:
+        return ""
+    cores, factor = limits.get("cpu_cores"), limits.get("wall_clock_factor")
+    clock = (
+        f"CPU time on each of {cores} cores, wall-clock backstop {factor} x"
+        if cores and factor
+        else "wall-clock time"
+    )
+    return (
+        f"time limits: notebook {limits['notebook_timeout_s']} s, cell "
+        f"{limits['cell_timeout_s']} s, judge {limits['judge_timeout_s']} s ({clock})"
+    )

@@ -30,7 +30,11 @@ Limits, enforced whichever way the sandbox runs:
   scratch folder on a size-limited file system (a loop-mounted ext4 image in
   ``/run/rnn-scratch``, freed when unmounted); without root the parent measures
   the scratch folder instead (a soft limit, and says so);
-- wall time of the whole run; RLIMIT_FSIZE caps each file, RLIMIT_CORE is 0.
+- time: the CPU time of the whole tree (the cgroup's ``cpu.stat``, or v1's
+  ``cpuacct.usage``; elsewhere the CPU times of the tree's processes, each with the
+  exited children it waited for), so that a busy machine slows a notebook without
+  failing it, and a wall-clock backstop for a run that waits without computing;
+- RLIMIT_FSIZE caps each file, RLIMIT_CORE is 0.
 
 The driver's report (each cell's ``execute_reply`` status, timeouts, a dead
 kernel) comes back on a pipe that only the driver holds (it makes itself
@@ -78,6 +82,9 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 PRIVATE_DIR = ".sandbox"  # in scratch: homes, caches and /tmp of the sandbox
 SANDBOX_UID = 65534
 WATCH_INTERVAL_S = 0.25
+#: Every time limit counts CPU time; this many times the limit in wall-clock time stops
+#: what waits without computing.
+WALL_CLOCK_FACTOR = 3
 LOG_CAP_BYTES = 256 * 1024
 MB = 1 << 20
 ETC_FILES = (
@@ -147,8 +154,9 @@ class SandboxOutcome:
 
     isolation: str
     returncode: int | None
-    killed: str | None  # "timeout" | "memory" | "disk" | "processes" | None
+    killed: str | None  # "cpu" | "timeout" (wall clock) | "memory" | "disk" | "processes" | None
     duration_s: float
+    cpu_s: float = 0.0  # CPU seconds of the whole tree
     peak_memory_mb: float = 0.0
     peak_processes: int = 0
     log: str = ""
@@ -160,6 +168,14 @@ class SandboxOutcome:
     memory_counted_by: str = ""  # "cgroup v2" | "cgroup v1" | "pss"
     disk_limit: str = ""  # "file system" (a hard limit) | "watched" | ""
     uid: int | None = None  # the host uid the sandbox ran as (None: the grader's own)
+
+
+def cpu_cores() -> int:
+    """The cores a run may use at once: a time limit of N s allows N s of CPU time on each.
+
+    An honest run that ends within N s on a quiet machine never uses more.
+    """
+    return len(os.sched_getaffinity(0))
 
 
 @functools.cache
@@ -471,12 +487,14 @@ def run_driver(
     scratch: Path,
     limits: Limits,
     hard_timeout_s: float,
+    cpu_limit_s: float | None = None,
     data_dir: Path | None = None,
     space: ScratchSpace | None = None,
 ) -> SandboxOutcome:
     """Run ``sandbox_driver.py`` on ``job`` in the sandbox and watch it until it ends.
 
-    ``space`` (from :func:`scratch_space`) is the scratch folder's disk limit, if any.
+    The run is killed after ``cpu_limit_s`` of CPU time, or ``hard_timeout_s`` of wall-clock
+    time. ``space`` (from :func:`scratch_space`) is the scratch folder's disk limit, if any.
     """
     isolation = isolation_mode()
     user = _bwrap_user() if isolation == "bubblewrap" else sandbox_user()
@@ -530,6 +548,7 @@ def run_driver(
             cwd=scratch,
             limits=limits,
             hard_timeout_s=hard_timeout_s,
+            cpu_limit_s=cpu_limit_s,
             report=report,
             cgroup=cgroup,
             space=space,
@@ -554,11 +573,15 @@ def _watch(
     cwd: Path,
     limits: Limits,
     hard_timeout_s: float,
+    cpu_limit_s: float | None = None,
     report: tuple[int, int] | None = None,
     cgroup: Cgroup | None = None,
     space: ScratchSpace | None = None,
 ) -> SandboxOutcome:
     """Start ``command`` in its own session and enforce the limits until it exits.
+
+    ``hard_timeout_s`` is wall-clock time; ``cpu_limit_s`` (None: none) the CPU time of
+    the whole tree.
 
     ``report`` is a pipe (read end, write end): the write end goes to the child only,
     and what the driver writes on it becomes ``outcome.cells`` and ``outcome.report``.
@@ -596,6 +619,7 @@ def _watch(
                 limits,
                 hard_timeout_s,
                 outcome,
+                cpu_limit_s=cpu_limit_s,
                 count_tmpfs=isolation == "bubblewrap",
                 cgroup=cgroup,
                 space=space,
@@ -622,6 +646,7 @@ def _watch(
             outcome.cells, outcome.report = reader.cells, reader.report
     if cgroup is not None:
         outcome.peak_memory_mb = max(outcome.peak_memory_mb, cgroup.memory_peak() / MB)
+        outcome.cpu_s = max(outcome.cpu_s, cgroup.cpu_seconds() or 0.0)
     outcome.log, outcome.log_truncated = capture.text(), capture.truncated
     return outcome
 
@@ -633,6 +658,7 @@ def _check_limits(
     hard_timeout_s: float,
     outcome: SandboxOutcome,
     *,
+    cpu_limit_s: float | None = None,
     count_tmpfs: bool,
     cgroup: Cgroup | None = None,
     space: ScratchSpace | None = None,
@@ -641,6 +667,10 @@ def _check_limits(
     if time.monotonic() - started > hard_timeout_s:
         return "timeout"
     procs = list(_tree(pid))
+    counted = cgroup.cpu_seconds() if cgroup is not None else None
+    outcome.cpu_s = max(outcome.cpu_s, counted if counted is not None else cpu_seconds(procs))
+    if cpu_limit_s is not None and outcome.cpu_s > cpu_limit_s:
+        return "cpu"
     outcome.peak_processes = max(outcome.peak_processes, len(procs))
     if len(procs) > limits.max_processes:
         return "processes"
@@ -678,6 +708,22 @@ def _tree(pid: int) -> Iterator[psutil.Process]:
         yield from root.children(recursive=True)
     except psutil.NoSuchProcess:
         return
+
+
+def cpu_seconds(procs: Sequence[psutil.Process]) -> float:
+    """CPU seconds of ``procs``, each with the exited children it waited for (an orphan
+    reaped outside them is not counted: a cgroup counts it, and the wall clock stops it)."""
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the process ``pid`` and its descendants (see :func:`cpu_seconds`)."""
+    return cpu_seconds(list(_tree(pid)))
 
 
 def _rss(proc: psutil.Process) -> int:
@@ -760,7 +806,8 @@ class Cgroup:
     ``memory.max`` (v1: ``memory.limit_in_bytes``) holds the memory of every process
     in it, shared pages once, the files of its tmpfs mounts included; an OOM kill in
     it is the memory verdict. ``pids.max`` bounds its tasks (threads count) so that a
-    fork bomb stops at once; the watcher counts processes for the verdict.
+    fork bomb stops at once; the watcher counts processes for the verdict. Its CPU time
+    (``cpu.stat``, v1: ``cpuacct.usage``) counts every process that ran in it.
     """
 
     _names = itertools.count()
@@ -801,7 +848,7 @@ class Cgroup:
         _remove_stale_cgroups(parent)
         folder = parent / name
         folder.mkdir()
-        made = cls("cgroup v2", {"memory": folder, "pids": folder})
+        made = cls("cgroup v2", {"memory": folder, "pids": folder, "cpuacct": folder})
         try:
             (folder / "memory.max").write_text(str(memory_bytes))
             if (folder / "memory.swap.max").exists():
@@ -817,7 +864,7 @@ class Cgroup:
         own = _own_cgroups()
         made = cls("cgroup v1", {})
         try:
-            for controller in ("memory", "pids"):
+            for controller in ("memory", "pids", "cpuacct"):
                 mount = _cgroup_mount("cgroup", controller)
                 if mount is not None and controller in own:
                     parent = _cgroup_dir(mount, own[controller])
@@ -865,6 +912,15 @@ class Cgroup:
         return _keyed(self._read("memory", "memory.events", "memory.oom_control")).get(
             "oom_kill", 0
         )
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of every process that ran in it (None: not counted here)."""
+        text = self._read("cpuacct", "cpu.stat", "cpuacct.usage")
+        if not text:
+            return None
+        if self.kind == "cgroup v2":
+            return _keyed(text).get("usage_usec", 0) / 1e6
+        return _number(text) / 1e9
 
     def task_limit_hits(self) -> int:
         return _keyed(self._read("pids", "pids.events", "pids.events")).get("max", 0)

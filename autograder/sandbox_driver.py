@@ -7,6 +7,11 @@ even after an error; a cell over its time limit is interrupted and the run goes
 on; when the kernel dies the run stops. The executed notebook is saved after
 every cell, so a run killed from outside still leaves the cells done so far.
 
+Time limits count CPU time: a limit of N seconds is N seconds on each of the job's
+``cores``, summed over this process and everything it started (:class:`CpuLimit`),
+so a busy machine slows a notebook without failing it. A wall-clock backstop of
+``wall_factor`` times each limit stops what waits without computing.
+
 The report goes to the pipe ``REPORT_FD``, one JSON line when a code cell starts
 (``{"cell": {"cell": i, "status": "started"}}``, so that a run killed from outside
 still says where it was) and one when it ends (``{"cell": {...}}``: the status,
@@ -20,14 +25,18 @@ nothing from ``autograder``: that package is not visible in the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
 import nbformat
+import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -35,6 +44,9 @@ TRUNCATED_NOTE = "\n[output truncated by the grader: the notebook's output excee
 MAX_ERROR_CHARS = 20_000
 MAX_REPLY_CHARS = 2_000
 PR_SET_DUMPABLE = 4
+WATCH_INTERVAL_S = 0.25
+INTERRUPT_GRACE_S = 5  # a kernel that ignores the interrupt this long is killed
+CPU, WALL = "CPU time", "wall-clock time"
 
 
 class CappedClient(NotebookClient):
@@ -80,6 +92,73 @@ class CappedClient(NotebookClient):
         content = exec_reply.get("content") if isinstance(exec_reply, dict) else None
         self.last_reply = content if isinstance(content, dict) else {}
         return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+
+class CpuLimit:
+    """Interrupts the running cell once this process and its descendants (the kernel and
+    whatever it starts) have used the cell's, or the notebook's, CPU time.
+
+    ``fired`` says which (``"cell"`` or ``"notebook"``); a kernel that ignores the
+    interrupt for :data:`INTERRUPT_GRACE_S` is killed (``killed``).
+    """
+
+    def __init__(self, client: NotebookClient, notebook_cpu_s: float) -> None:
+        self._client = client
+        self._me = psutil.Process()
+        self.notebook_cpu_s = notebook_cpu_s
+        self._cell_end: float | None = None
+        self.fired: str | None = None
+        self.killed = False
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def used(self) -> float:
+        """CPU seconds so far, each process with the exited children it waited for."""
+        total = 0.0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+    def start(self, cell_cpu_s: float) -> None:
+        self.fired, self.killed = None, False
+        self._cell_end = self.used() + cell_cpu_s
+
+    def stop(self) -> None:
+        self._cell_end = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL_S)
+            end = self._cell_end
+            if end is None or self.fired:
+                continue
+            used = self.used()
+            if used >= self.notebook_cpu_s:
+                self.fired = "notebook"
+            elif used >= end:
+                self.fired = "cell"
+            else:
+                continue
+            self._signal(signal.SIGINT)
+            waited = time.monotonic() + INTERRUPT_GRACE_S
+            while self._cell_end is not None and time.monotonic() < waited:
+                time.sleep(WATCH_INTERVAL_S)
+            if self._cell_end is not None:
+                self.killed = True
+                self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        """Send ``signum`` to the kernel's process group (else to the kernel)."""
+        provisioner = getattr(self._client.km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(process.pid), signum)
+            return
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signum)
 
 
 class Reporter:
@@ -130,71 +209,92 @@ def save(nb: Any, path: str) -> None:
     os.replace(partial, path)
 
 
-def mark_timeout(cell: Any, seconds: int, what: str) -> None:
+def mark_timeout(cell: Any, stop: str) -> None:
     """Replace the KeyboardInterrupt of an interrupted cell by a clear timeout error."""
     cell.outputs = [o for o in cell.outputs if o.get("ename") != "KeyboardInterrupt"]
-    cell.outputs.append(error_output("TimeoutError", f"stopped after {seconds} s ({what})"))
+    cell.outputs.append(error_output("TimeoutError", stop))
+
+
+def stopped(seconds: float, clock: str, what: str) -> str:
+    """``stopped after 720 s of CPU time (notebook time limit)``."""
+    return f"stopped after {seconds:g} s of {clock} ({what} time limit)"
 
 
 def run_cells(
-    client: CappedClient, nb: Any, job: dict, report: dict, deadline: float, out: Reporter
+    client: CappedClient, nb: Any, job: dict, report: dict, limit: CpuLimit, out: Reporter
 ) -> None:
-    """Execute every code cell in order, reporting each reply, timeouts and a dead kernel."""
+    """Execute every code cell in order, reporting each reply, timeouts and a dead kernel.
+
+    A timeout is reported with the clock that stopped it: ``timeouts[str(cell)]`` is
+    :data:`CPU` or :data:`WALL`, and ``deadline_reached`` too when it was the notebook's.
+    """
+    cores, factor = job["cores"], job["wall_factor"]
+    deadline = time.monotonic() + factor * job["notebook_timeout_s"]
     for index, cell in enumerate(nb.cells):
         remaining = deadline - time.monotonic()
-        if remaining <= 1:
-            report["deadline_reached"] = True
+        if remaining <= 1 or limit.used() >= limit.notebook_cpu_s:
+            report["deadline_reached"] = WALL if remaining <= 1 else CPU
             return
-        limited_by_deadline = remaining < job["cell_timeout_s"]
-        client.timeout = int(min(job["cell_timeout_s"], remaining))
+        limited_by_deadline = remaining < factor * job["cell_timeout_s"]
+        client.timeout = int(min(factor * job["cell_timeout_s"], remaining))
         client.timed_out = False
         client.last_reply = None
         if cell.cell_type == "code":
             out.emit("cell", {"cell": index, "status": "started"})
+        limit.start(cores * job["cell_timeout_s"])
         try:
             client.execute_cell(cell, index)
         except DeadKernelError:
-            died = "the kernel died while running this cell (os._exit, a crash, or killed)"
-            cell.outputs.append(error_output("DeadKernelError", died))
-            reply = {"status": "error", "ename": "DeadKernelError", "evalue": died}
-            out.emit("cell", reply_entry(index, reply, cell))
-            report["kernel_died_cell"] = index
-            return
+            if not limit.killed:
+                died = "the kernel died while running this cell (os._exit, a crash, or killed)"
+                cell.outputs.append(error_output("DeadKernelError", died))
+                reply = {"status": "error", "ename": "DeadKernelError", "evalue": died}
+                out.emit("cell", reply_entry(index, reply, cell))
+                report["kernel_died_cell"] = index
+                return
+        finally:
+            limit.stop()
         reply = client.last_reply
-        if client.timed_out:
-            seconds, what = client.timeout, "cell time limit"
-            if limited_by_deadline:
-                seconds, what = job["notebook_timeout_s"], "notebook time limit"
-            mark_timeout(cell, seconds, what)
-            evalue = f"stopped after {seconds} s ({what})"
-            reply = {**(reply or {}), "status": "error", "ename": "TimeoutError", "evalue": evalue}
-        if reply is not None:  # None: a cell with nothing to run
+        if limit.fired or client.timed_out:
+            notebook = limit.fired == "notebook" or (not limit.fired and limited_by_deadline)
+            what = "notebook" if notebook else "cell"
+            clock = CPU if limit.fired else WALL
+            budget = job[f"{what}_timeout_s"] * (cores if limit.fired else factor)
+            stop = stopped(budget, clock, what)
+            mark_timeout(cell, stop)
+            reply = {**(reply or {}), "status": "error", "ename": "TimeoutError", "evalue": stop}
             out.emit("cell", reply_entry(index, reply, cell))
-        if client.timed_out:
-            if limited_by_deadline:
-                report["deadline_reached"] = True
+            report["timeouts"][str(index)] = clock
+            if notebook or limit.killed:  # a kernel that ignored the interrupt is gone
+                report["deadline_reached"] = clock
+                save(nb, job["executed"])
                 return
             report["timed_out_cells"].append(index)
+        elif reply is not None:  # None: a cell with nothing to run
+            out.emit("cell", reply_entry(index, reply, cell))
         report["cells_run"] = index + 1
         save(nb, job["executed"])
 
 
-def run_probes(client: CappedClient, nb: Any, job: dict, report: dict) -> None:
+def run_probes(client: CappedClient, nb: Any, job: dict, report: dict, limit: CpuLimit) -> None:
     """Run the probe cells in the same kernel (their results go to the probe folder)."""
-    client.timeout = job["probe_timeout_s"]
+    client.timeout = job["wall_factor"] * job["probe_timeout_s"]
+    limit.notebook_cpu_s = float("inf")  # each probe has its own limit
     for source in job["probe_cells"]:
         nb.cells.append(nbformat.v4.new_code_cell(source))
+        limit.start(job["cores"] * job["probe_timeout_s"])
         try:
             client.execute_cell(nb.cells[-1], len(nb.cells) - 1, store_history=False)
         except DeadKernelError:
             report["kernel_died_in_probe"] = report["probes_run"]
             return
+        finally:
+            limit.stop()
         report["probes_run"] += 1
 
 
 def execute(job: dict, report: dict, out: Reporter) -> None:
     """Run the notebook's cells, save it, then run the probes if the kernel survived."""
-    deadline = time.monotonic() + job["notebook_timeout_s"]
     nb = nbformat.read(job["notebook"], as_version=4)
     client = CappedClient(
         nb,
@@ -208,12 +308,13 @@ def execute(job: dict, report: dict, out: Reporter) -> None:
         startup_timeout=120,
         resources={"metadata": {"path": job["workdir"]}},
     )
+    limit = CpuLimit(client, job["cores"] * job["notebook_timeout_s"])
     try:
         with client.setup_kernel():
-            run_cells(client, nb, job, report, deadline, out)
+            run_cells(client, nb, job, report, limit, out)
             save(nb, job["executed"])
             if report["kernel_died_cell"] is None and not report["deadline_reached"]:
-                run_probes(client, nb, job, report)
+                run_probes(client, nb, job, report, limit)
     finally:
         report["output_truncated"] = client.truncated
 
@@ -226,6 +327,7 @@ def main(job_path: str, report_fd: str) -> int:
     report: dict[str, Any] = {
         "cells_run": 0,
         "timed_out_cells": [],
+        "timeouts": {},
         "kernel_died_cell": None,
         "deadline_reached": False,
         "output_truncated": False,

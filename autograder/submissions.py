@@ -12,21 +12,31 @@ only its own student: its :class:`Submission` carries a ``problem`` sentence.
 
 Nothing here reads a file it has not first checked by ``lstat``: only regular files are
 opened (never symlinks or FIFOs), sizes count at their apparent size (sparse files at
-full size), and a submission over ``max_bytes`` is never read at all.
+full size), and a submission over ``max_bytes`` is never read at all. No link is
+followed: a student's folder or submission folder that is a symbolic link is rejected.
+
+Every student id, from a folder or a zip name, must be one nbgrader's gradebook and
+file layout accept (:func:`student_id_problem`); a submission under any other name is
+rejected under a printable stand-in id (:func:`stand_in_id`), and the others are graded.
+
+JSON a student controls is read only through :func:`load_json`, which refuses documents
+nested more than :data:`MAX_JSON_DEPTH` levels.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 MB = 2**20
 CHUNK = MB
@@ -43,6 +53,12 @@ _ZIP_READ_ERRORS = (
     zlib.error,
 )
 _GRADER_SIDE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: nbgrader's gradebook keeps student ids of at most this many characters.
+MAX_ID_CHARS = 128
+#: Characters no student id may hold: path separators, and nbgrader's glob characters.
+ID_FORBIDDEN = frozenset("/\\*?[]")
+#: JSON from a submission may nest this deep (a notebook needs about 10 levels).
+MAX_JSON_DEPTH = 100
 
 
 class SubmissionsError(ValueError):
@@ -57,6 +73,7 @@ class Submission:
     folder: Path  # the files to grade (for a zip: where it was unpacked)
     digest: str  # sha256 over relative names and contents (or names+sizes when too large)
     problem: str | None = None  # set when this one submission cannot be graded
+    archive: Path | None = None  # the zip it was unpacked from, if any
 
 
 # --------------------------------------------------------------------------- the class folder
@@ -77,44 +94,119 @@ def find_submissions(
     """
     submissions = Path(submissions)
     _check_is_folder(assignment_id, submissions)
-    folders: dict[str, Path] = {}
-    archives: dict[str, Path] = {}
+    folders: dict[str, tuple[str, Path]] = {}  # student id -> (name in the folder, its path)
+    archives: dict[str, tuple[str, Path]] = {}
     for entry in _entries(submissions):
         if entry.name.startswith("."):
             continue  # .DS_Store, ._alice.zip (macOS), .collected, ...
         if entry.is_dir() and (Path(entry.path) / assignment_id).is_dir():
-            folders[entry.name] = Path(entry.path) / assignment_id
+            folders[student_id(entry.name)] = (entry.name, Path(entry.path))
         elif entry.name.lower().endswith(".zip") and not entry.is_dir():
-            student = entry.name[: -len(".zip")].split("_")[0]
-            if student:
-                archives.setdefault(student, Path(entry.path))
+            name = entry.name[: -len(".zip")].split("_")[0]
+            if name:
+                archives.setdefault(student_id(name), (name, Path(entry.path)))
     if not folders and not archives:
         raise SubmissionsError(_why_nothing_found(assignment_id, submissions))
 
     found = []
     for student in sorted(folders.keys() | archives.keys()):
         if student in folders:
-            found.append(_from_folder(student, folders[student], max_bytes))
+            name, path = folders[student]
+            found.append(_from_folder(student, name, path, assignment_id, max_bytes))
+            continue
+        name, archive = archives[student]
+        rejected = Submission(
+            student, archive, _file_digest(archive, zip_limit_bytes), None, archive
+        )
+        if why := student_id_problem(name):
+            found.append(replace(rejected, problem=f"the zip {_shown(archive.name)} {why}"))
+            continue
+        target = Path(unpack_to) / student / assignment_id
+        if problem := unpack(archive, target, zip_limit_bytes):
+            found.append(replace(rejected, folder=target, problem=problem))
         else:
-            target = Path(unpack_to) / student / assignment_id
-            problem = unpack(archives[student], target, zip_limit_bytes)
-            if problem:
-                found.append(
-                    Submission(
-                        student, target, _file_digest(archives[student], zip_limit_bytes), problem
-                    )
-                )
-            else:
-                found.append(_from_folder(student, target, max_bytes))
+            found.append(replace(_regular_folder(student, target, max_bytes), archive=archive))
     return found
 
 
-def _from_folder(student: str, folder: Path, max_bytes: int) -> Submission:
+def _from_folder(
+    student: str, name: str, path: Path, assignment_id: str, max_bytes: int
+) -> Submission:
+    """The submission in the folder ``path/<assignment_id>`` of the student named ``name``."""
+    folder = path / assignment_id
+    if why := student_id_problem(name):
+        problem = f"the folder {_shown(name)} {why}"
+    elif linked := next((p for p in (path, folder) if p.is_symlink()), None):
+        problem = f"{linked.name} is a symbolic link: links are not followed, submit the files"
+    else:
+        return _regular_folder(student, folder, max_bytes)
+    hexdigest = hashlib.sha256(f"refused\0{problem}".encode()).hexdigest()
+    return Submission(student, folder, hexdigest, problem)
+
+
+def _regular_folder(student: str, folder: Path, max_bytes: int) -> Submission:
     hexdigest, total = digest(folder, max_bytes)
     problem = None
     if total > max_bytes:
         problem = f"the submission is {total / MB:.1f} MB, over the limit of {_mb(max_bytes)} MB"
     return Submission(student, folder, hexdigest, problem)
+
+
+# --------------------------------------------------------------------------- student ids
+
+
+def student_id_problem(name: str) -> str | None:
+    """Why ``name`` (a file name, undecodable bytes as surrogates) is no student id, or None.
+
+    A student id is what nbgrader's gradebook and file layout take: UTF-8 text, printable,
+    without spaces at either end (nbgrader strips them), path separators or the glob
+    characters of nbgrader's ``--student``, at most :data:`MAX_ID_CHARS` characters.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        why = "is not valid UTF-8 text"
+    else:
+        forbidden = " ".join(sorted(ID_FORBIDDEN & set(name)))
+        why = (
+            "holds control characters" if not name.isprintable()
+            else "begins or ends with a space" if name != name.strip()
+            else f"holds {forbidden}" if forbidden
+            else f"is longer than {MAX_ID_CHARS} characters" if len(name) > MAX_ID_CHARS
+            else None
+        )  # fmt: skip
+    return f"{why}, so it is no student id: {ID_RULE}" if why else None
+
+
+ID_RULE = (
+    f"rename it to printable text of at most {MAX_ID_CHARS} characters, without spaces "
+    "at either end or any of / \\ * ? [ ], and grade again"
+)
+
+
+def student_id(name: str) -> str:
+    """``name`` when it is a student id, else a printable stand-in, distinct for each name.
+
+    The stand-in doubles backslashes, writes undecodable bytes as ``\\xNN`` and other
+    unprintable or space characters as ``\\uNNNN`` (else it starts with ``\\_``): it always
+    holds a backslash, which no student id does, and is cut to :data:`MAX_ID_CHARS`
+    characters with a digest of the name.
+    """
+    if not student_id_problem(name):
+        return name
+    raw = os.fsencode(name)
+    text = raw.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace")
+    text = "".join(c if c.isprintable() and not c.isspace() else f"\\u{ord(c):04x}" for c in text)
+    if "\\" not in text:  # refused for its length or a glob character only
+        text = "\\_" + text
+    if len(text) > MAX_ID_CHARS:
+        text = text[: MAX_ID_CHARS - 13] + "~" + hashlib.sha256(raw).hexdigest()[:12]
+    return text
+
+
+def _shown(name: str) -> str:
+    """A file name fit to print: undecodable bytes and unprintable characters escaped."""
+    return ascii(os.fsencode(name))[1:]
 
 
 def _check_is_folder(assignment_id: str, submissions: Path) -> None:
@@ -149,10 +241,17 @@ def _why_nothing_found(assignment_id: str, submissions: Path) -> str:
     files = [e for e in entries if not e.is_dir()]
     notebooks = [e for e in files if e.name.endswith(".ipynb")]
     student_folder = f"give the class folder that holds every <student>/{assignment_id}/ folder"
+    if len(notebooks) > 1:
+        return (
+            f"submissions folder {submissions} holds {len(notebooks)} .ipynb files directly, "
+            f"not a folder per student: put each student's files in <student>/{assignment_id}/ "
+            "(nbgrader's submitted/ layout) or give a folder of <student>.zip files"
+        )
     if any(e.name == assignment_id for e in dirs):
         return (
             f"submissions folder {submissions} looks like one student's folder (it holds "
-            f"{assignment_id}/ directly): {student_folder}, e.g. {submissions.parent}"
+            f"{assignment_id}/ directly): {student_folder}"
+            + _for_example(submissions.parent, assignment_id)
         )
     if notebooks or submissions.name == assignment_id:
         why = (
@@ -162,7 +261,7 @@ def _why_nothing_found(assignment_id: str, submissions: Path) -> str:
         )
         return (
             f"submissions folder {submissions} looks like one student's submission ({why}): "
-            f"{student_folder}, e.g. {submissions.parent.parent}"
+            f"{student_folder}" + _for_example(submissions.parent.parent, assignment_id)
         )
     parts = []
     if dirs:
@@ -177,6 +276,12 @@ def _why_nothing_found(assignment_id: str, submissions: Path) -> str:
         f"submissions folder {submissions} holds no submission of {assignment_id}: it holds "
         f"{' and '.join(parts)}; {give}"
     )
+
+
+def _for_example(folder: Path, assignment_id: str) -> str:
+    """``, e.g. FOLDER`` when ``folder`` holds a ``<student>/<assignment_id>/`` folder, else ''."""
+    holds = any((Path(e.path) / assignment_id).is_dir() for e in _entries(folder) if e.is_dir())
+    return f", e.g. {folder}" if holds else ""
 
 
 def _entries(folder: Path) -> list[os.DirEntry]:
@@ -200,7 +305,15 @@ def _mb(n: int) -> str:
 
 def _walk(folder: Path) -> list[tuple[Path, int]]:
     """(path, apparent size) of every regular file, by lstat: no symlinks, FIFOs, devices."""
-    found = []
+    return _scan(folder)[0]
+
+
+def _scan(folder: Path) -> tuple[list[tuple[Path, int]], list[Path]]:
+    """The regular files under ``folder`` with their apparent sizes, and the symbolic links.
+
+    Found by lstat, so no link is followed; both lists are sorted by relative path.
+    """
+    found, links = [], []
     stack = [Path(folder)]
     while stack:
         for entry in _entries(stack.pop()):
@@ -213,7 +326,18 @@ def _walk(folder: Path) -> list[tuple[Path, int]]:
                     stack.append(Path(entry.path))
             elif stat.S_ISREG(info.st_mode):
                 found.append((Path(entry.path), info.st_size))
-    return sorted(found, key=lambda item: item[0].relative_to(folder).parts)
+            elif stat.S_ISLNK(info.st_mode):
+                links.append(Path(entry.path))
+
+    def order(path: Path) -> tuple[str, ...]:
+        return path.relative_to(folder).parts
+
+    return sorted(found, key=lambda item: order(item[0])), sorted(links, key=order)
+
+
+def symbolic_links(folder: Path) -> list[Path]:
+    """The symbolic links under ``folder``, which nothing here follows, sorted."""
+    return _scan(folder)[1]
 
 
 def submitted_files(folder: Path) -> Iterator[Path]:
@@ -235,13 +359,13 @@ def digest(folder: Path, max_bytes: int) -> tuple[str, int]:
     if total > max_bytes:
         hasher.update(b"names and sizes only\0")
         for path, size in files:
-            hasher.update(f"{path.relative_to(folder)}\0{size}\0".encode())
+            hasher.update(os.fsencode(path.relative_to(folder)) + f"\0{size}\0".encode())
         return hasher.hexdigest(), total
     budget = max_bytes
     for path, _size in files:
         content = hashlib.sha256()
         budget -= _hash_regular_file(path, content, budget)
-        hasher.update(str(path.relative_to(folder)).encode() + b"\0")
+        hasher.update(os.fsencode(path.relative_to(folder)) + b"\0")
         hasher.update(content.digest())
     return hasher.hexdigest(), total
 
@@ -286,7 +410,7 @@ def _file_digest(path: Path, max_bytes: int) -> str:
         size = os.stat(path).st_size
     except OSError:
         size = -1
-    hasher.update(f"archive\0{path.name}\0{size}\0".encode())
+    hasher.update(b"archive\0" + os.fsencode(path.name) + f"\0{size}\0".encode())
     if 0 <= size <= max_bytes:
         _hash_regular_file(path, hasher, size)
     return hasher.hexdigest()
@@ -380,3 +504,62 @@ def _common_folder(names: list[str]) -> str:
     if len(tops) == 1 and all("/" in name for name in names):
         return tops.pop() + "/"
     return ""
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+class JSONError(ValueError):
+    """Student-controlled JSON that cannot be read; the message names the file and says why."""
+
+
+def load_json(data: str | bytes, name: str) -> Any:
+    """The document in ``data`` (the file ``name``), nested at most :data:`MAX_JSON_DEPTH` deep.
+
+    Every JSON document a student controls is read here: a submitted notebook, what a
+    run writes (probe results, exported artifacts), so that a document nested thousands
+    of levels deep is refused with this message instead of exhausting the parser's stack.
+    """
+    too_deep = JSONError(f"{name} is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        document = json.loads(text)
+    except UnicodeDecodeError as err:
+        raise JSONError(f"{name} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise JSONError(
+            f"{name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+        ) from None
+    except RecursionError:
+        raise too_deep from None
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise too_deep
+    if ("\\ud" in text or "\\uD" in text) and not _encodable(document):
+        raise JSONError(f"{name} holds text that is not valid Unicode (an unpaired surrogate)")
+    return document
+
+
+def _encodable(document: Any) -> bool:
+    """Whether every text in ``document`` (nested at most :data:`MAX_JSON_DEPTH`) is valid UTF-8."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _depth(document: Any) -> int:
+    """How deep lists and objects nest in ``document`` (a scalar: 0), counted without recursion.
+
+    Stops counting past :data:`MAX_JSON_DEPTH`.
+    """
+    deepest, stack = 0, [(document, 1)]
+    while stack and deepest <= MAX_JSON_DEPTH:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level)
+            stack += [
+                (child, level + 1)
+                for child in (value.values() if isinstance(value, dict) else value)
+            ]
+    return deepest

@@ -16,6 +16,14 @@ from autograder.judge import CheckResult
 from autograder.spec import Spec
 
 STATUSES = ("graded", "rejected", "failed")
+#: What a graded submission's run went through, when it did not end well (by run status).
+RUN_CAUSES = {
+    "timeout": "notebook timed out",
+    "memory": "notebook ran out of memory",
+    "disk": "notebook over its disk limit",
+    "crashed": "notebook crashed",
+    "cell_errors": "cells raised errors",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ class Outcome:
     run: dict = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
     learning_curves: str | None = None
+    # what the judge's child made for the page (:func:`autograder.judge.feedback_extras`)
+    figures: dict[str, str] = field(default_factory=dict)  # title -> PNG data URL
+    texts: dict[str, str] = field(default_factory=dict)  # title -> plain text
     seconds: float = 0.0
     judge_seconds: float = 0.0
     timestamp: str | None = None  # when it was submitted (UTC, ISO)
@@ -70,6 +81,12 @@ class Outcome:
             timestamp=task.timestamp,
             **rest,
         )
+
+    @property
+    def shown_status(self) -> str:
+        """The status with what its run went through: ``graded (notebook timed out)``."""
+        cause = RUN_CAUSES.get(self.run.get("status", ""))
+        return f"{self.status} ({cause})" if self.status == "graded" and cause else self.status
 
     @property
     def score(self) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 import keras
@@ -31,10 +32,20 @@ from assignments.a2_text_generation import (  # noqa: F401 (the public contract)
     SEED_TEXT,
     TEMPERATURES,
 )
+from assignments.check import FAIL, WARN, load_contract, tier_verdict
 from assignments.common import EpochTimer, ExportError, iter_layers  # noqa: F401 (re-exported)
+from assignments.data import DataError, load_shakespeare
 
 HISTORY_KEYS = ("loss", "val_loss")
 HISTORIES = common.Histories(CELL_TYPES, HISTORY_KEYS)
+#: the notebook validates on the last tenth of Tiny Shakespeare; ``check`` scores that stretch
+VALIDATION_FRACTION = 0.1
+#: how many windows of it ``check`` scores (evenly spread)
+ESTIMATE_WINDOWS = 400
+#: what a character missing from vocab.json costs, in bits, as the grader counts it
+UNKNOWN_BITS = 8.0
+#: the absolute discount of the count baselines
+NGRAM_DISCOUNT = 0.75
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -266,17 +277,110 @@ def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
     ``vocab.json`` must list distinct characters; each exported model must map integer
     windows to logits of shape ``(n, T, len(vocab))``; ``samples.json`` must hold a
     sample of the right length within the vocabulary for each model and temperature;
-    ``history.json`` the two histories. Shapes and formats only: how well the models
-    do is decided by the hidden checks. Returns ``(title, passed, message)`` for each.
+    ``history.json`` the two histories. Then each model's bits per character on your
+    validation stretch are compared with the grading tiers of the contract and with count
+    baselines: an estimate, as the grade is measured on text you have not seen. Returns
+    ``(title, outcome, message)`` for each check.
     """
     folder = Path(folder)
     paths = common.contract_paths("a2_text_generation")
     vocab_result, vocab = _check_vocab_file(folder, paths["vocab"])
-    results = [vocab_result]
-    results += [_check_predicts(folder, name, paths[name], vocab) for name in CELL_TYPES]
+    results, models = [vocab_result], {}
+    for name in CELL_TYPES:
+        result, models[name] = _check_predicts(folder, name, paths[name], vocab)
+        results.append(result)
     results.append(_check_samples(folder, paths["samples"], vocab))
     title = "history.json holds the two training histories"
     results.append(HISTORIES.check_file(folder, paths["history"], title))
+    return results + bpc_estimates(models, vocab)
+
+
+def _window_starts(text: str, window: int, count: int) -> np.ndarray:
+    """Starts of ``count`` non-overlapping windows of ``text``, evenly spread."""
+    starts = np.arange(0, (len(text) - 1) // window * window, window)
+    return starts[np.unique(np.linspace(0, len(starts) - 1, count).round().astype(int))]
+
+
+def text_bits(model, text: str, vocab: list[str], starts: np.ndarray, window: int) -> float:
+    """Bits per character of ``model`` on the windows of ``text`` at ``starts``, as the grader
+    counts them: a character missing from ``vocab`` is fed as a space and costs ``UNKNOWN_BITS``."""
+    lookup = {c: position for position, c in enumerate(vocab)}
+    ids = np.array([lookup.get(c, -1) for c in text], dtype=np.int64)
+    inputs = ids[starts[:, None] + np.arange(window)]
+    targets = ids[starts[:, None] + np.arange(1, window + 1)]
+    inputs = np.where(inputs < 0, lookup.get(" ", 0), inputs).astype(np.int32)
+    nats = 0.0
+    for begin in range(0, len(inputs), 128):
+        logits = tf.cast(model(inputs[begin : begin + 128], training=False), tf.float32)
+        labels = targets[begin : begin + 128]
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=np.maximum(labels, 0), logits=logits
+        )
+        nats += float(tf.reduce_sum(tf.where(labels >= 0, losses, 0.0)))
+    unknown = int(np.sum(targets < 0))
+    return (nats / math.log(2) + UNKNOWN_BITS * unknown) / targets.size
+
+
+def ngram_bits(train: str, text: str, order: int, starts: np.ndarray, window: int) -> float:
+    """Bits per character of a character n-gram count model (``order`` 1 or 2), trained on
+    ``train``, on the targets of the windows of ``text`` at ``starts``; absolute discounting,
+    interpolated down to the uniform distribution, as the grader's baselines."""
+    alphabet = len(set(train) | set(text))
+    positions = (starts[:, None] + np.arange(1, window + 1)).ravel()
+    unigrams = Counter(train)
+    probability = np.array(
+        [
+            (max(unigrams[text[i]] - NGRAM_DISCOUNT, 0) + NGRAM_DISCOUNT * len(unigrams) / alphabet)
+            / len(train)
+            for i in positions
+        ]
+    )
+    if order == 2:
+        pairs, after = Counter(zip(train, train[1:], strict=False)), Counter(train[:-1])
+        followers = Counter(first for first, _ in pairs)
+        for k, i in enumerate(positions):
+            total = after[text[i - 1]]
+            if total:
+                count = pairs[text[i - 1], text[i]]
+                probability[k] = (
+                    max(count - NGRAM_DISCOUNT, 0)
+                    + NGRAM_DISCOUNT * followers[text[i - 1]] * probability[k]
+                ) / total
+    return float(-np.mean(np.log2(probability)))
+
+
+def bpc_estimates(models: dict, vocab) -> list[tuple[str, str, str]]:
+    """Each model's bits per character on your validation stretch (the last tenth of
+    Tiny Shakespeare as you have it) against the contract's tiers and the count baselines."""
+    models = {name: model for name, model in models.items() if model is not None}
+    if not models or vocab is None:
+        return []
+    tiers = load_contract("a2_text_generation").tiers
+    try:
+        text = load_shakespeare()
+    except DataError as err:
+        return [("bits per character estimates", WARN, f"not measured: {common.first_line(err)}")]
+    split = int(round(len(text) * (1 - VALIDATION_FRACTION)))
+    train, validation = text[:split], text[split:]
+    starts = _window_starts(validation, EVAL_WINDOW, ESTIMATE_WINDOWS)
+    baselines = (
+        f"unigram count model {ngram_bits(train, validation, 1, starts, EVAL_WINDOW):.2f}, "
+        f"bigram {ngram_bits(train, validation, 2, starts, EVAL_WINDOW):.2f}"
+    )
+    results = []
+    for name, model in models.items():
+        title = (
+            f"{name} bits per character on {len(starts) * EVAL_WINDOW:,} characters of your "
+            "validation stretch (an estimate)"
+        )
+        try:
+            bits = text_bits(model, validation, vocab, starts, EVAL_WINDOW)
+        except Exception as err:
+            results.append((title, FAIL, f"cannot score it: {common.first_line(err)}"))
+            continue
+        tier = common.own_split_tiers(tiers, name, "shakespeare")
+        status, verdict = tier_verdict(bits, tier, tiers["better"], "its held-out points")
+        results.append((title, status, f"{bits:.3f} ({baselines}); {verdict}"))
     return results
 
 
@@ -292,24 +396,29 @@ def _check_vocab_file(folder: Path, relative: str):
     return (title, True, f"{len(vocab)} characters"), vocab
 
 
-def _check_predicts(folder: Path, name: str, relative: str, vocab) -> tuple[str, bool, str]:
+def _check_predicts(folder: Path, name: str, relative: str, vocab):
+    """The check that model ``name`` maps windows to logits; the model if it does."""
     title = f"{name} maps windows of character ids to logits over the vocabulary"
     path = folder / relative
     if not path.is_file():
-        return title, False, f"not checked: {relative} is missing"
+        return (title, False, f"not checked: {relative} is missing"), None
     if vocab is None:
-        return title, False, "not checked: vocab.json is missing or invalid"
+        return (title, False, "not checked: vocab.json is missing or invalid"), None
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception:
-        return title, False, f"not checked: {relative} does not load (see above)"
+        return (title, False, f"not checked: {relative} does not load (see above)"), None
     try:
         out = predict_logits(model, check_ids(vocab), len(vocab))
     except ExportError as err:
-        return title, False, str(err)
+        return (title, False, str(err)), None
     except Exception as err:
-        return title, False, f"cannot predict on integer windows ({common.first_line(err)})"
-    return title, True, f"logits of shape {out.shape}"
+        return (
+            title,
+            False,
+            f"cannot predict on integer windows ({common.first_line(err)})",
+        ), None
+    return (title, True, f"logits of shape {out.shape}"), model
 
 
 def _check_samples(folder: Path, relative: str, vocab) -> tuple[str, bool, str]:

@@ -47,6 +47,7 @@ import keras
 import numpy as np
 
 from assignments import common
+from assignments.check import FAIL, PASS, tier_verdict
 from assignments.common import EpochTimer, ExportError, iter_layers  # noqa: F401 (re-exported)
 
 FORMAT = 1
@@ -728,14 +729,15 @@ def metrics_probe(forecast_metrics, y_true, y_pred) -> dict:
 # --------------------------------------------------------------------------- public checks
 
 
-def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
+def public_checks(folder: str | Path) -> list[tuple[str, bool | str, str]]:
     """The public checks of ``rnn-course-student check a3_timeseries_forecasting`` on ``folder``.
 
     ``preprocessing.json`` must describe the four models validly; each model must
     map the declared windows to the declared horizon and forecast your own data
-    through the JSON (as the grader does, on the last 15% of it); ``history.json``
-    must hold the four histories. How good the forecasts are on the unseen period
-    is for the hidden checks.
+    through the JSON (as the grader does, on the last 15% of it), and those forecasts
+    are compared with the naive forecasts and the grading tiers of the contract: an
+    estimate, as the grade is measured on a period you have not seen.
+    ``history.json`` must hold the four histories.
     """
     folder = Path(folder)
     paths = common.contract_paths("a3_timeseries_forecasting")
@@ -755,25 +757,34 @@ def public_checks(folder: str | Path) -> list[tuple[str, bool, str]]:
     except (OSError, ValueError) as err:
         results.append((title, False, f"missing or not JSON: {str(err)[:200]}"))
     frames: dict = {}
+    evaluations = {}
     for name in FORECASTERS:
-        results.append(_check_forecaster(folder, name, paths[name], entries.get(name), frames))
+        result, evaluations[name] = _check_forecaster(
+            folder, name, paths[name], entries.get(name), frames
+        )
+        results.append(result)
     title = "history.json holds the four training histories"
     results.append(HISTORIES.check_file(folder, paths["history"], title))
+    tiers = common.load_contract("a3_timeseries_forecasting").tiers
+    for name, evaluation in evaluations.items():
+        if evaluation is not None:
+            results.append(tier_check(name, evaluation, tiers))
     return results
 
 
 def _check_forecaster(folder: Path, name: str, relative: str, entry, frames: dict):
+    """The check that model ``name`` forecasts your data; its Evaluation on your test period."""
     series, kind = FORECASTERS[name]
     title = f"{name} forecasts {SERIES[series].what} through preprocessing.json"
     if entry is None:
-        return title, False, "not checked: its preprocessing entry is missing or invalid"
+        return (title, False, "not checked: its preprocessing entry is missing or invalid"), None
     try:
         model = keras.saving.load_model(folder / relative, safe_mode=True, compile=False)
     except Exception:
-        return title, False, f"not checked: {relative} is missing or does not load"
+        return (title, False, f"not checked: {relative} is missing or does not load"), None
     kinds = {type(layer).__name__ for layer in iter_layers(model)}
     if kind not in kinds:
-        return title, False, f"{relative} has no {kind} layer"
+        return (title, False, f"{relative} has no {kind} layer"), None
     try:
         check_shapes(model, entry)
         if series not in frames:
@@ -783,7 +794,41 @@ def _check_forecaster(folder: Path, name: str, relative: str, entry, frames: dic
         origins = forecast_origins(len(public), first, entry["horizon"])
         result = evaluate(model, entry, public, origins)
     except ForecastError as err:
-        return title, False, str(err)
+        return (title, False, str(err)), None
     except Exception as err:  # data not found, etc.: say so without failing the format
-        return title, True, f"shapes match; not scored on your data ({common.first_line(err)})"
-    return title, True, f"on the last 15% of your data: {result.summary()}"
+        return (
+            title,
+            True,
+            f"shapes match; not scored on your data ({common.first_line(err)})",
+        ), None
+    return (title, True, f"on the last 15% of your data: {result.summary()}"), result
+
+
+def tier_check(name: str, result: Evaluation, tiers: dict) -> tuple[str, str, str]:
+    """``result`` (model ``name`` on your test period) against the contract's tiers."""
+    title = f"{name} against the naive forecasts on your test period (an estimate)"
+    naive = NAIVE_NAMES[result.baseline]
+    ratio = f"MAE {result.mae_ratio:.3f} x {naive}"
+    if result.series == "aapl":
+        rule = tiers["aapl"]
+        text = (
+            f"{ratio}, MSE {result.mse_ratio:.3f} x; the forecast change varies "
+            f"{result.spread:.3f} x the actual change. Full credit needs at most "
+            f"{rule['max_mae_ratio']:g} x in MAE, {rule['max_mse_ratio']:g} x in MSE and a "
+            f"variation of at least {rule['min_spread']:g} x"
+        )
+        if result.spread < rule["min_spread"]:
+            return title, FAIL, f"{text}: the forecast is the last close in disguise, no points"
+        if result.mae_ratio > rule["max_mae_ratio"] or result.mse_ratio > rule["max_mse_ratio"]:
+            return title, FAIL, f"{text}: this earns none of its forecast points"
+        return title, PASS, f"{text}: full credit if the unseen period agrees"
+    tier = common.own_split_tiers(tiers, name, "beijing")
+    if result.mae_ratio > 1:
+        return (
+            title,
+            FAIL,
+            f"{ratio}: worse than {naive}: this earns none of the forecast points (partial "
+            f"credit needs at most {tier['partial']:g} x, full credit {tier['full']:g} x)",
+        )
+    status, verdict = tier_verdict(result.mae_ratio, tier, tiers["better"], "its forecast points")
+    return title, status, f"{ratio}; {verdict}"

@@ -146,18 +146,23 @@ def test_feature_matrix_follows_the_declared_transforms():
     assert np.allclose(matrix[:, 2], np.cos(2 * np.pi * frame.index.hour / 24))
 
 
+def format_checks(folder):
+    """The public checks less the estimates against the grading tiers (tested in test_check)."""
+    return [result for result in helpers.public_checks(folder) if "(an estimate)" not in result[0]]
+
+
 def test_public_checks(tmp_path, monkeypatch):
     models, entries, histories = submission()
     helpers.export_forecasters(models, entries, histories, tmp_path / "models")
     data = frames()
     monkeypatch.setattr(helpers, "load_series", lambda series, data_dir=None: data[series])
-    results = helpers.public_checks(tmp_path)
+    results = format_checks(tmp_path)
     assert [passed for _, passed, _ in results] == [True] * 6, results
     assert "on the last 15% of your data: MAE" in results[3][2]
     document = json.loads((tmp_path / "models" / "preprocessing.json").read_text())
     document["models"]["weather_lstm"]["mean"] = [0.0]
     (tmp_path / "models" / "preprocessing.json").write_text(json.dumps(document))
-    results = helpers.public_checks(tmp_path)
+    results = format_checks(tmp_path)
     failed = [title for title, passed, _ in results if not passed]
     assert failed == [
         "preprocessing.json describes the four models",

@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import keras
+import nbformat
+import numpy as np
 import pytest
 
 from assignments import check, cli, data
+from assignments.a1_imdb_sentiment import helpers
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, end_to_end, export_models
 
 ASSIGNMENT = "a1_imdb_sentiment"
@@ -24,6 +27,18 @@ RECURRENT = {
     "lstm": keras.layers.LSTM,
     "gru": keras.layers.GRU,
 }
+#: words the lexicon models read as positive and negative
+POSITIVE, NEGATIVE = ("good", "great", "fun"), ("bad", "dull", "awful")
+#: reviews the lexicon models classify right, as (text, label)
+CRAFTED_SAMPLE = (
+    ("a good film", 1),
+    ("great fun", 1),
+    ("the plot is fun", 1),
+    ("a bad film", 0),
+    ("dull", 0),
+    ("awful acting and a dull plot", 0),
+)
+ESTIMATE_SAMPLE = helpers.estimate_sample
 
 
 def tiny_model(cell_type: str, outputs: int = 1) -> keras.Model:
@@ -42,6 +57,51 @@ def tiny_model(cell_type: str, outputs: int = 1) -> keras.Model:
     return end_to_end(vectorizer, model)
 
 
+def lexicon_model(cell_type: str) -> keras.Model:
+    """A built model whose recurrent layer adds up +1 per positive and -1 per negative word."""
+    vocabulary = [*POSITIVE, *NEGATIVE]
+    vectorizer = keras.layers.TextVectorization(vocabulary=vocabulary, output_sequence_length=8)
+    layers = {
+        "simple_rnn": keras.layers.SimpleRNN(1, activation="linear"),
+        "lstm": keras.layers.LSTM(1),
+        "gru": keras.layers.GRU(1),
+    }
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int64"),
+            keras.layers.Embedding(2 + len(vocabulary), 1, mask_zero=True),
+            layers[cell_type],
+            keras.layers.Dense(1, activation="sigmoid"),
+        ],
+        name=cell_type,
+    )
+    embedding, recurrent, dense = model.layers
+    polarity = [0, 0] + [1] * len(POSITIVE) + [-1] * len(NEGATIVE)
+    embedding.set_weights([np.array(polarity, dtype="float32")[:, None]])
+    weights = {  # kernel, recurrent kernel, bias; LSTM gates i f c o, GRU gates z r h
+        "simple_rnn": [[[1]], [[1]], [0]],
+        "lstm": [[[0, 0, 1, 0]], [[0, 0, 0, 0]], [10, 10, 0, 10]],
+        "gru": [[[0, 0, 1]], [[0, 0, 1]], [[0, 10, 0], [0, 0, 0]]],
+    }[cell_type]
+    recurrent.set_weights([np.array(w, dtype="float32") for w in weights])
+    dense.set_weights([np.array([[10]], dtype="float32"), np.zeros(1, dtype="float32")])
+    return end_to_end(vectorizer, model)
+
+
+def ran_notebook(path: Path) -> nbformat.NotebookNode:
+    """The release notebook with every stub answered and every code cell run once, in order."""
+    notebook = nbformat.read(path, as_version=4)
+    count = 0
+    for cell in notebook.cells:
+        cell.source = cell.source.replace(check.STUB_RAISE, "pass")
+        if not cell.metadata.get("nbgrader", {}).get("locked"):
+            cell.source = cell.source.replace(check.TEXT_STUB, "An answer.")
+        if cell.cell_type == "code" and cell.source.strip():
+            count += 1
+            cell.execution_count = count
+    return notebook
+
+
 def history() -> dict:
     curve = {key: [0.69, 0.68] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
     return {**curve, "seconds_per_epoch": 0.5}
@@ -49,13 +109,21 @@ def history() -> dict:
 
 @pytest.fixture(scope="module")
 def good_submission(tmp_path_factory) -> Path:
-    """A valid submission: the release notebook and the three exported models."""
+    """A good submission: the release notebook answered and run, three lexicon models."""
     folder = tmp_path_factory.mktemp("good") / ASSIGNMENT
     folder.mkdir()
-    shutil.copy(RELEASE_NOTEBOOK, folder)
-    models = {name: tiny_model(name) for name in CELL_TYPES}
+    models = {name: lexicon_model(name) for name in CELL_TYPES}
     export_models(models, {name: history() for name in CELL_TYPES}, folder / "models")
+    nbformat.write(ran_notebook(RELEASE_NOTEBOOK), folder / RELEASE_NOTEBOOK.name)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def crafted_sample(monkeypatch):
+    """The accuracy estimates read the crafted reviews, not the test split."""
+    texts, labels = zip(*CRAFTED_SAMPLE, strict=True)
+    sample = (np.array(texts, dtype=object), np.array(labels))
+    monkeypatch.setattr(helpers, "estimate_sample", lambda: sample)
 
 
 @pytest.fixture
@@ -79,17 +147,70 @@ def test_good_submission_passes(good_submission, capsys):
     assert code == 0, "\n".join(lines)
     assert failures(lines) == []
     checks = [line for line in lines if line.startswith("PASS")]
-    # notebook, four artifacts, three models predict, history
-    assert len(checks) == 9
+    # notebook, ran, stubs, four artifacts, export times, three models predict, history,
+    # three accuracy estimates
+    assert len(checks) == 15, "\n".join(lines)
     assert any(f"notebook {ASSIGNMENT}.ipynb" in line for line in checks)
     assert any(line.startswith("PASS  lstm predicts") and "(6, 1)" in line for line in checks)
-    assert lines[-1].startswith("9 of 9 public checks passed")
+    assert any(line.startswith("PASS  the notebook ran top to bottom") for line in checks)
+    assert any(line.startswith("PASS  gru accuracy on 6 of your test reviews") for line in checks)
+    assert lines[-1].startswith("15 of 15 checks passed")
 
 
 def test_default_folder_is_the_current_directory(good_submission, capsys, monkeypatch):
     monkeypatch.chdir(good_submission)
     assert cli.main(["check", ASSIGNMENT]) == 0
-    assert "9 of 9 public checks passed" in capsys.readouterr().out
+    assert "15 of 15 checks passed" in capsys.readouterr().out
+
+
+def test_unfilled_release_notebook_with_models_from_elsewhere(submission, capsys):
+    """The release notebook as handed out, beside models it did not export: its stubs and
+    that no cell ran are reported, and the check fails."""
+    shutil.copy(RELEASE_NOTEBOOK, submission)
+    code, lines, _ = run_check(capsys, submission)
+    assert code == 1
+    [ran] = [line for line in lines if "the notebook ran top to bottom" in line]
+    assert ran.startswith("FAIL") and "none of its 14 code cells has run" in ran
+    [stubs] = [line for line in lines if "every answer is filled in" in line]
+    assert stubs.startswith("FAIL  every answer is filled in: 8 cells still hold")
+    for answer in ("explore", "build_model", "train", "report"):
+        assert f"({answer})" in stubs
+    [times] = [line for line in lines if "come from the notebook's last run" in line]
+    assert times.startswith("FAIL") and "did not export these files" in times
+    assert "3 failed" in lines[-1]
+
+
+def test_models_older_than_the_recorded_run(submission, capsys):
+    """A notebook that records its cells' execution times, run after the models were written."""
+    notebook = nbformat.read(submission / RELEASE_NOTEBOOK.name, as_version=4)
+    later = "2999-01-01T10:00:00.000000Z"
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.metadata["execution"] = {
+                "iopub.execute_input": later,
+                "shell.execute_reply": later,
+            }
+    nbformat.write(notebook, submission / RELEASE_NOTEBOOK.name)
+    code, lines, _ = run_check(capsys, submission)
+    assert code == 1
+    [line] = failures(lines)
+    assert line.startswith("FAIL  the exported files come from the notebook's last run: 4 of 4")
+    assert "recorded execution times" in line and "earlier run" in line
+
+
+@pytest.mark.slow
+def test_untrained_models_on_the_test_split(submission, capsys, monkeypatch):
+    """Untrained models, measured on the real test split, are at chance: no accuracy points."""
+    monkeypatch.setattr(helpers, "estimate_sample", ESTIMATE_SAMPLE)
+    models = {name: tiny_model(name) for name in CELL_TYPES}
+    export_models(models, {name: history() for name in CELL_TYPES}, submission / "models")
+    code, lines, _ = run_check(capsys, submission)
+    assert code == 1
+    estimates = [line for line in lines if "of your test reviews (an estimate)" in line]
+    assert len(estimates) == 3, "\n".join(lines)
+    for line in estimates:
+        assert line.startswith("FAIL") and "2,000 of your test reviews" in line
+        assert "chance level" in line and "this earns none of its accuracy points" in line
 
 
 def test_missing_model(submission, capsys):

@@ -232,6 +232,82 @@ def test_feedback_merges_the_hand_grades(toy_class, capsys):
     assert grades.loc["bob", "timestamp"] == "2025-03-01 12:00:00"
 
 
+def set_override(root: Path, student: str, points: float | None) -> None:
+    """Rescore the autograded cell of ``student`` by hand (None: undo it)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as book:
+        book.find_grade("test_toy", TOY, TOY, student).manual_score = points
+        book.db.commit()
+
+
+def test_one_total_everywhere_with_hand_grades_and_adjustments(toy_class, capsys):
+    """The console's table, grades_by_check.csv, the class report and the student's page give
+    the same parts and the same total."""
+    import pandas as pd
+
+    set_hand_grade(toy_class, "alice", 2.0, "Right.")
+    set_override(toy_class, "alice", 0.5)  # autograded 1 -> 0.5 by hand
+    try:
+        capsys.readouterr()
+        assert cli.main(["--course", str(toy_class), "feedback", TOY]) == 0
+        console = capsys.readouterr().out.splitlines()
+        assert cli.main(["--course", str(toy_class), "report", TOY]) == 0
+        csv = pd.read_csv(toy_class / "grades_by_check.csv").set_index("student")
+        report = pd.read_csv(toy_class / "reports" / TOY / "scores.csv").set_index("student")
+        page = (toy_class / "feedback" / "alice" / TOY / "feedback.html").read_text()
+    finally:
+        set_override(toy_class, "alice", None)
+        assert cli.main(["--course", str(toy_class), "feedback", TOY]) == 0
+    header = next(line.split() for line in console if line.split()[:2] == ["student", "status"])
+    assert header == [
+        "student",
+        "status",
+        "autograded",
+        "manual",
+        "adjustments",
+        "late_penalty",
+        "total",
+        "max",
+    ]
+    alice = next(line.split() for line in console if line.split()[:1] == ["alice"])
+    parts = [1.0, 2.0, -0.5, 0.0, 2.5, 6.0]
+    assert alice[1] == "graded" and [float(x) for x in alice[2:]] == parts
+    columns = ["autograded", "manual", "adjustments", "late_penalty", "total", "max"]
+    assert csv.loc["alice", columns].tolist() == parts
+    assert report.loc["alice", columns].tolist() == parts
+    assert "<h1>toy_sum: 2.5 / 6</h1>" in page
+    assert "-0.5 points: &#x27;test_toy&#x27; rescored by hand: 1 -&gt; 0.5" in page
+
+
+def test_the_grade_table_says_what_a_graded_run_went_through(tmp_path, capsys):
+    import json
+
+    from autograder.course import Results
+    from autograder.task import Outcome
+
+    results = Results(tmp_path)
+    runs = {"ann": "ok", "eve": "timeout", "fay": "crashed", "gus": "rejected"}
+    rows = ["student,assignment,status,autograded,manual,adjustments,late_penalty,total,max"]
+    for student, run in runs.items():
+        status = "rejected" if run == "rejected" else "graded"
+        outcome = Outcome(student, TOY, "d", status, run={"status": run})
+        path = results.grading_file(student, TOY)
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(outcome.to_json()))
+        rows.append(f"{student},{TOY},{status},1,0,0,0,1,4")
+    results.grades_csv.write_text("\n".join(rows) + "\n")
+    cli.print_grades(results, TOY)
+    lines = capsys.readouterr().out.splitlines()[1:]
+    status = {line.split()[0]: " ".join(line.split()[1:-6]) for line in lines}
+    assert status == {
+        "ann": "graded",
+        "eve": "graded (notebook timed out)",
+        "fay": "graded (notebook crashed)",
+        "gus": "rejected",
+    }
+
+
 def test_a_forced_regrade_keeps_the_hand_grade_of_an_unchanged_answer(toy_class, capsys):
     from nbgrader.api import Gradebook
 
@@ -249,7 +325,7 @@ def test_regrading_one_student_says_what_changed_and_logs_the_run(toy_class, cap
 
     bob = toy_class / "autograded" / "bob" / TOY / "grading.json"
     bob_before = bob.read_text()
-    history = toy_class / "autograded" / "alice" / TOY / "grading-history"
+    history = toy_class / ".records" / "alice" / TOY / "history"
     kept_before = len(list(history.glob("*.json")))
     (toy_class / "submitted" / "alice" / TOY / "models" / "rnn.keras").unlink()
     capsys.readouterr()

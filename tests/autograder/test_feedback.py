@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import batch, feedback, release
+from autograder import batch, feedback, release, sandbox
 from autograder.course import Course
 from autograder.feedback import Adjustment, HandGrade
 from autograder.judge import CheckResult
@@ -110,14 +110,47 @@ def test_a_run_without_problems_has_no_problem_section():
 
 def test_the_page_shows_the_limits_this_run_had():
     limits = asdict(Limits(notebook_timeout_s=45, cell_timeout_s=900, memory_mb=2048))
+    limits.update(cpu_cores=2, wall_clock_factor=3)
     page = feedback.feedback_html(outcome(run={"status": "ok", "limits": limits}))
     section = page.split("<h2>Limits of this run</h2>")[1]
-    assert "Time for the whole notebook</th><td>45 s" in section
-    assert "Time for one cell</th><td>45 s" in section  # never more than the whole notebook
+    counted = (
+        "45 s of CPU time on each of 2 cores (90 s in all); stopped anyway after 135 s of "
+        "wall-clock time"
+    )
+    assert f"Time for the whole notebook</th><td>{counted}" in section
+    assert f"Time for one cell</th><td>{counted}" in section  # never more than the notebook
     assert "Memory</th><td>2048 MB" in section and "2048 MB" in section
-    assert "predicting on the hidden data</th><td>120 s, 4096 MB" in section
+    judge = "120 s of CPU time on each of 2 cores (240 s in all); stopped anyway after 360 s"
+    assert f"predicting on the hidden data</th><td>{judge}" in section and "; 4096 MB" in section
     not_run = feedback.feedback_html(outcome(run={"status": "not_executed", "limits": limits}))
-    assert "Time for the whole notebook" not in not_run and "120 s, 4096 MB" in not_run
+    assert "Time for the whole notebook" not in not_run and judge in not_run
+
+
+def test_limits_recorded_before_cpu_time_counted_show_as_they_were():
+    limits = asdict(Limits(notebook_timeout_s=45, cell_timeout_s=900))
+    page = feedback.feedback_html(outcome(run={"status": "ok", "limits": limits}))
+    assert "Time for the whole notebook</th><td>45 s</td>" in page
+
+
+# --------------------------------------------------------------------------- the judge's extras
+
+PNG_URL = "data:image/png;base64,iVBORw0KGgo="
+
+
+def test_the_judges_figures_and_texts_are_on_the_page_escaped():
+    graded = outcome()
+    graded.figures = {"lstm: <forecast>": PNG_URL, "forged": 'x" onerror="alert(1)'}
+    graded.texts = {"LSTM at temperature 0.2": "<script>alert(1)</script>\nthe king"}
+    page = feedback.feedback_html(graded)
+    section = page.split("<h2>What the judge saw your models do on the hidden data</h2>")[1]
+    assert f'<img alt="lstm: &lt;forecast&gt;" src="{PNG_URL}">' in section
+    assert "onerror" not in page and "<script>" not in page
+    assert "<h3>LSTM at temperature 0.2</h3>" in section
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\nthe king</pre>" in section
+
+
+def test_a_page_without_extras_has_no_such_section():
+    assert "What the judge saw" not in feedback.feedback_html(outcome())
 
 
 # --------------------------------------------------------------------------- curves
@@ -207,7 +240,7 @@ COLOURED_PATHS = (
 @pytest.fixture(scope="module")
 def toy_class(tmp_path_factory) -> dict[str, tuple[Outcome, str]]:
     """Crafted failures graded by the engine: the empty release, a notebook that never
-    ends (under a per-student time limit of 20 s), a cell raising escape codes and paths."""
+    ends (under a per-student time limit of 10 s), a cell raising escape codes and paths."""
     root = tmp_path_factory.mktemp("toy") / "course"
     shutil.copytree(TOY_COURSE, root)
     course = Course(root)
@@ -223,7 +256,7 @@ def toy_class(tmp_path_factory) -> dict[str, tuple[Outcome, str]]:
     pages = {}
     for student, notebook, timeout in (
         ("carol", nbformat.read(released, as_version=4), None),
-        ("gina", endless, 20),
+        ("gina", endless, 10),
         ("ivy", coloured, None),
     ):
         folder = root / "submitted" / student / ID
@@ -249,10 +282,13 @@ def test_an_unwritten_notebook_shows_its_first_failing_cell_once(toy_class):
 
 
 def test_a_notebook_over_its_own_time_limit_says_where_and_which_limit(toy_class):
+    """It waits without computing: the wall-clock backstop of its limit stops it."""
     graded, page = toy_class["gina"]
-    stopped = "stopped after 20 s (time limit) in cell #3 (id &quot;train&quot;)"
+    factor = sandbox.WALL_CLOCK_FACTOR
+    stopped = f"stopped after {10 * factor} s of wall-clock time (the backstop, {factor} x the"
     assert page.count(stopped) == 1 and ungraded_rows(page) == 3
-    assert "Time for the whole notebook</th><td>20 s" in page
+    assert "so it was waiting, not computing) in cell #3 (id &quot;train&quot;)" in page
+    assert "Time for the whole notebook</th><td>10 s of CPU time on each of" in page
 
 
 def test_no_escape_code_or_grader_path_reaches_the_student(toy_class):

@@ -59,3 +59,48 @@ def test_every_export_says_the_same_total_and_status(tmp_path):
         assert theirs.loc[student, "status"] == ours.loc[student, "status"]
     assert theirs.loc["bob", ["raw_score", "late_submission_penalty"]].tolist() == [1, 1]
     assert theirs.loc["zoe", ["status", "score", "max_score"]].tolist() == ["not submitted", 0, 7]
+
+
+def write_rows(folder: Path, assignment: str, students: list[str], start) -> None:
+    """A grading run's writes of the grades CSV, one submission at a time, on a slow disk."""
+    import time
+
+    from autograder import grades
+    from autograder.gradebook import Marks
+    from autograder.task import Outcome
+
+    read = grades.read
+
+    def slow_read(path):
+        table = read(path)
+        time.sleep(0.2)  # the other run reads the same file meanwhile, unless it waits
+        return table
+
+    grades.read = slow_read
+    start.wait()
+    for student in students:
+        outcome = Outcome(student, assignment, "digest", "graded")
+        record.write_grades_csv(Results(folder), [Marks(outcome, 4.0, 0.0)])
+
+
+def test_two_runs_writing_the_grades_csv_at_once_lose_no_row(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
+    classes = {
+        "a1": [f"a1-student-{n}" for n in range(4)],
+        "a3": [f"a3-student-{n}" for n in range(4)],
+    }
+    runs = [
+        context.Process(target=write_rows, args=(tmp_path, assignment, students, start))
+        for assignment, students in classes.items()
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert [run.exitcode for run in runs] == [0, 0]
+    table = pd.read_csv(tmp_path / "grades_by_check.csv")
+    rows = sorted(zip(table["assignment"], table["student"], strict=True))
+    assert rows == sorted((a, s) for a, students in classes.items() for s in students)

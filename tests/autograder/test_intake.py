@@ -127,6 +127,70 @@ def test_invalid_json_names_the_place(course):
         intake.intake(submission, spec, release, scratch)
 
 
+@pytest.mark.parametrize("depth", [101, 50_000])
+def test_a_notebook_nested_too_deep_is_rejected_with_a_message(course, depth):
+    spec, release, submission, scratch = course
+    notebook = json.loads(nbformat.writes(student_notebook()))
+    notebook["metadata"]["deep"] = "DEEP"
+    text = json.dumps(notebook).replace('"DEEP"', "[" * depth + "]" * depth)
+    (submission / "toy.ipynb").write_text(text)
+    with pytest.raises(intake.IntakeError, match="^toy.ipynb is nested more than 100 levels deep$"):
+        intake.intake(submission, spec, release, scratch)
+
+
+def test_a_notebook_with_text_that_is_not_unicode_is_rejected(course):
+    spec, release, submission, scratch = course
+    text = nbformat.writes(student_notebook()).replace("return x * x", "return '\\udcff'")
+    (submission / "toy.ipynb").write_text(text)
+    with pytest.raises(intake.IntakeError, match="not valid Unicode"):
+        intake.intake(submission, spec, release, scratch)
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_notebook_that_is_a_symbolic_link_is_refused(course, tmp_path, inside):
+    spec, release, submission, scratch = course
+    target = submission / "mine.txt" if inside else tmp_path / "source.ipynb"
+    nbformat.write(student_notebook(), target)
+    (submission / "toy.ipynb").symlink_to(target)
+    where = "inside" if inside else "outside"
+    with pytest.raises(
+        intake.IntakeError, match=f"symbolic link to a file {where} the submission, not a notebook"
+    ):
+        intake.intake(submission, spec, release, scratch)
+
+
+def test_other_symbolic_links_are_left_out_with_a_note(course, tmp_path):
+    spec, release, submission, scratch = course
+    nbformat.write(student_notebook(), submission / "toy.ipynb")
+    (tmp_path / "hidden.csv").write_text("secret")
+    (submission / "data.csv").symlink_to(tmp_path / "hidden.csv")
+    result, _ = run(course)
+    assert result.notes == [
+        "left out 1 symbolic link(s) (data.csv): links are not followed, "
+        "submit the files themselves"
+    ]
+    assert not (scratch / "data.csv").exists()
+
+
+def test_another_assignments_notebook_under_this_name_is_rejected(course):
+    spec, release, submission, scratch = course
+    other = nbformat.read(release.parent.parent / "other" / "other.ipynb", 4)
+    nbformat.write(other, submission / "toy.ipynb")
+    with pytest.raises(intake.IntakeError, match="assignment 'other', not of 'toy': was it"):
+        intake.intake(submission, spec, release, scratch)
+
+
+def test_a_notebook_sharing_ids_with_no_release_is_still_graded(course):
+    """A notebook whose metadata and ids an editor replaced is restored, not refused."""
+    notebook = student_notebook()
+    for index, each in enumerate(notebook.cells):
+        each.metadata = {}
+        each.id = f"fresh-{index}"
+    result, restored = run(course, notebook)
+    assert "restored the grading metadata" in result.notes[0]
+    assert intake.grade_id(restored.cells[2]) == "answer"
+
+
 def test_not_a_notebook(course):
     spec, release, submission, scratch = course
     (submission / "toy.ipynb").write_text('{"hello": "world"}')

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from autograder import judge
+from autograder import judge, sandbox
 from autograder import spec as specs
 
 TOY_SPEC = """
@@ -203,18 +203,24 @@ def limited(tmp_path):
 def judge_model(spec, process, model, folder):
     (folder / "artifacts").mkdir(parents=True)
     model.save(folder / "artifacts" / "model.keras")
-    return by_name(process.judge(spec, folder, spec.limits))
+    return by_name(process.judge(spec, folder, spec.limits).checks)
 
 
-def test_a_slow_model_is_stopped_at_the_time_limit(limited, tmp_path):
+def test_a_slow_model_is_stopped_at_the_time_limit(limited, tmp_path, monkeypatch):
+    """The limit counts the child's CPU time (the wall-clock backstop is far off here)."""
     import keras
 
+    monkeypatch.setattr(sandbox, "WALL_CLOCK_FACTOR", 100)
     spec, process = limited
     slow = repeated(3_000_000, keras.layers.SimpleRNN(4))
     results = judge_model(spec, process, slow, tmp_path / "slow")
     assert results["test_a_quick_check"].passed
     assert results["test_predict"].points == 0
-    assert "stopped your models after 10 s" in results["test_predict"].message
+    cores = sandbox.cpu_cores()
+    assert (
+        f"stopped your models after {10 * cores} s of CPU time (the time limit for loading them "
+        f"and predicting on the hidden data: 10 s on each of {cores} cores)"
+    ) in results["test_predict"].message
     good = repeated(3, keras.layers.SimpleRNN(4))
     assert judge_model(spec, process, good, tmp_path / "good")["test_predict"].passed
 
@@ -245,8 +251,88 @@ def test_the_judge_child_has_no_network(limited, tmp_path):
         ''')
     )
     (tmp_path / "empty").mkdir()
-    results = by_name(process.judge(spec, tmp_path / "empty", spec.limits))
+    results = by_name(process.judge(spec, tmp_path / "empty", spec.limits).checks)
     assert results["test_network"].message.startswith("OSError")
+
+
+@pytest.mark.slow
+def test_a_check_that_waits_is_stopped_by_the_wall_clock_backstop(limited, tmp_path):
+    """Waiting uses no CPU time: the CPU limit never comes, the wall-clock backstop does."""
+    spec, process = limited
+    (spec.folder / "check_wait.py").write_text(
+        textwrap.dedent('''
+        import time
+        import pytest
+
+
+        @pytest.mark.points(1)
+        @pytest.mark.grade_cell("test_model")
+        def test_wait():
+            """Waits"""
+            time.sleep(3600)
+        ''')
+    )
+    (tmp_path / "empty").mkdir()
+    results = by_name(process.judge(spec, tmp_path / "empty", spec.limits).checks)
+    factor = sandbox.WALL_CLOCK_FACTOR
+    assert results["test_wait"].message.startswith(
+        f"the judge stopped your models after {10 * factor} s of wall-clock time (the "
+        f"backstop, {factor} x the time limit of 10 s of CPU time"
+    )
+
+
+PLUGIN_WITH_EXTRAS = """
+import base64
+
+from autograder.plugin import Plugin
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+class AssignmentPlugin(Plugin):
+    def feedback_figures(self, judged):
+        url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+        return {
+            "small": url,
+            "huge": url + "A" * 500_000,
+            "a script": "javascript:alert(1)",
+        }
+
+    def feedback_texts(self, judged):
+        return {"sample <b>": "<script>x</script>" + "y" * 5000}
+"""
+
+
+def test_the_plugins_figures_and_texts_come_back_from_the_child_capped(limited, tmp_path):
+    spec, process = limited
+    (spec.folder / "plugin.py").write_text(PLUGIN_WITH_EXTRAS)
+    (tmp_path / "empty").mkdir()
+    judged = process.judge(spec, tmp_path / "empty", spec.limits)
+    assert set(judged.figures) == {"small"}
+    assert judged.figures["small"].startswith("data:image/png;base64,iVBOR")
+    assert judged.notes == [
+        "figure 'huge' left out: its image takes 500 kB, over the page's cap of 400 kB per figure",
+        "figure 'a script' left out: it is not a PNG image",
+    ]
+    text = judged.texts["sample <b>"]
+    assert len(text) == judge.TEXT_CHARS and text.startswith("<script>") and text.endswith("…")
+    assert by_name(judged.checks)["test_a_quick_check"].passed
+
+
+def test_a_plugin_that_fails_to_draw_costs_the_student_nothing(tmp_path):
+    class Broken:
+        def feedback_figures(self, judged):
+            raise ValueError("no figure")
+
+        def feedback_texts(self, judged):
+            return {}
+
+    extras = judge.feedback_extras(Broken(), tmp_path)
+    assert extras.figures == {} and extras.notes == [
+        "the judge's figures could not be drawn (ValueError)"
+    ]
 
 
 def test_a_truncated_model_is_damaged_and_no_grader_path_is_shown(limited, tmp_path):
@@ -310,9 +396,10 @@ def test_an_error_without_a_message_is_still_a_sentence():
 def test_checks_not_finished_when_the_judge_stops_share_its_cause():
     done = judge.CheckResult("test_a", "a", "cell", 1.0, 1.0, "")
     owed = judge.CheckResult("test_b", "b", "cell", 1.0, 0.0, "")
-    results = judge._stopped({"test_a": done, "test_b": owed}, "timeout", specs.Limits())
+    results = judge._stopped({"test_a": done, "test_b": owed}, "cpu", specs.Limits())
     assert results[0] == done
-    assert results[1].cause == results[1].message and "after 120 s" in results[1].cause
+    assert results[1].cause == results[1].message
+    assert f"after {120 * sandbox.cpu_cores()} s of CPU time" in results[1].cause
 
 
 def test_messages_never_carry_absolute_paths():

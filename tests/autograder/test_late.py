@@ -56,6 +56,46 @@ def test_submission_time_from_timestamp_txt(tmp_path):
         late.submitted_at(tmp_path)
 
 
+def test_a_zips_own_timestamp_never_dates_the_submission(tmp_path):
+    """A student can write any time into a zip: its file time counts, and the log says so."""
+    import os
+    import zipfile
+
+    from autograder.submissions import find_submissions
+
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
+    with zipfile.ZipFile(submitted / "mallory.zip", "w") as archive:
+        archive.writestr("toy.ipynb", "{}")
+        archive.writestr("timestamp.txt", "2020-01-01 00:00:00 UTC")  # long before the due date
+    received = 1_772_452_800  # 2026-03-02 12:00:00 UTC
+    os.utime(submitted / "mallory.zip", (received, received))
+    (mallory,) = find_submissions("toy", submitted, tmp_path / "unpacked", max_bytes=1 << 20)
+    assert (mallory.folder / "timestamp.txt").is_file()
+    time, source = late.submission_time(mallory.folder, mallory.archive)
+    assert time == "2026-03-02T12:00:00"
+    assert source == "the zip's file time (a timestamp.txt inside it never counts)"
+
+
+def test_a_folder_is_dated_by_nbgrader_collect_only(tmp_path):
+    """Without collect's ``timestamp.txt`` a folder has no time (as in nbgrader), never the
+    time it was copied in, which would make a whole class late."""
+    import os
+
+    received = 1_772_452_800
+    os.utime(tmp_path, (received, received))
+    time, source = late.submission_time(tmp_path)
+    assert time is None and "no timestamp.txt" in source and "never late" in source
+    (tmp_path / "timestamp.txt").write_text("2026-03-01 09:30:00 UTC")
+    assert late.submission_time(tmp_path) == (
+        "2026-03-01T09:30:00",
+        "timestamp.txt (written by nbgrader collect)",
+    )
+    (tmp_path / "timestamp.txt").write_text("soon")
+    time, source = late.submission_time(tmp_path)
+    assert time is None and "holds 'soon', not a time" in source
+
+
 def test_lateness_reads_like_a_person_wrote_it():
     assert late.lateness(40) == "1 min"
     assert late.lateness(26 * HOUR + 300) == "1 d 2 h"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import nbformat
 import pandas as pd
@@ -219,3 +220,62 @@ def test_the_graded_notebook_shows_the_checks_in_their_cell(tmp_path, source):
     assert cells[1].outputs[-1]["text"] == (
         "Hidden checks:\nx is one: 0 / 2. x should be 1 <b>\nx is an int: 1 / 1\n"
     )
+
+
+# ----------------------------------------------------------------- a record lost from autograded/
+
+
+def graded_files(results: Results, student: str) -> dict[str, bytes]:
+    folder = results.autograded(student, "toy")
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def test_a_record_deleted_from_autograded_is_restored_from_its_copy(tmp_path, source):
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    record.record(out, outcome("bob", passed=False, executed=source), source, NO_PENALTY)
+    before = graded_files(out, "alice")
+    shutil.rmtree(out.autograded("alice", "toy"))  # what nbgrader autograde did
+    (out.autograded("bob", "toy") / "toy.ipynb").unlink()
+
+    recovery = record.recover(out, "toy", source)
+    assert (recovery.restored, recovery.lost) == (["alice", "bob"], [])
+    assert graded_files(out, "alice") == {
+        name: before[name] for name in ("grading.json", "toy.ipynb")
+    }
+    record.merge(out, "toy", source, NO_PENALTY)  # the pages derive from the record
+    assert graded_files(out, "alice") == before
+    assert (out.autograded("bob", "toy") / "toy.ipynb").is_file()
+    assert record.recover(out, "toy", source) == record.Recovery([], [])
+
+
+def test_a_record_gone_with_its_copy_is_lost(tmp_path, source):
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    record.record(out, outcome("bob", executed=source), source, NO_PENALTY)
+    for folder in (out.autograded("alice", "toy"), out.kept("alice", "toy")):
+        shutil.rmtree(folder)
+    assert record.recover(out, "toy", source) == record.Recovery([], ["alice"])  # the gradebook's
+    assert record.recover(out, "toy", source, students=["bob"]) == record.Recovery([], [])
+
+
+def test_a_record_made_before_copies_were_kept_gets_its_copy(tmp_path, source):
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    shutil.rmtree(out.kept("alice", "toy"))
+    assert record.recover(out, "toy", source) == record.Recovery([], [])
+    kept = out.kept("alice", "toy")
+    assert sorted(path.name for path in kept.iterdir()) == ["grading.json", "toy.ipynb"]
+
+
+def test_the_history_survives_the_removal_of_autograded(tmp_path, source):
+    out = Results(tmp_path / "out")
+    gradebook.register_assignment(out, "toy", source)
+    record.record(out, outcome("alice", passed=False, executed=source), source, NO_PENALTY)
+    record.record(out, outcome("alice", executed=source), source, NO_PENALTY)
+    shutil.rmtree(out.root / "autograded")
+    kept = list(out.history("alice", "toy").glob("*.json"))
+    assert [json.loads(path.read_text())["score"] for path in kept] == [1.0]

@@ -168,8 +168,9 @@ def test_the_tables_count_what_was_recorded(reported):
     assert counts.to_dict() == {"graded": 4, "rejected": 1, "failed": 1}
 
     scores = table(folder, "scores").set_index("student")
-    assert scores.loc["alice", "score"] == 4.0 and scores.loc["erin", "score"] == 0.0
-    assert scores.loc["dave", "status"] == "rejected" and pd.isna(scores.loc["dave", "score"])
+    assert scores.loc["alice", "autograded"] == 4.0 and scores.loc["erin", "autograded"] == 0.0
+    assert scores.loc["dave", "status"] == "rejected" and pd.isna(scores.loc["dave", "autograded"])
+    assert pd.isna(scores.loc["alice", "total"])  # no grades CSV in this results folder
 
     # over the four graded submissions: the rejected one's zeros do not count
     rates = table(folder, "check_pass_rates").set_index("name")
@@ -199,6 +200,40 @@ def test_the_tables_count_what_was_recorded(reported):
     assert list(problems.index) == ["dave", "erin", "frank"]
     assert problems.loc["erin", "run_status"] == "timeout"
     assert problems.loc["dave", "cause"].endswith("is not a zip archive")
+
+
+def test_the_scores_show_the_total_of_the_grades_csv_beside_the_autograded_points(
+    reported, tmp_path
+):
+    """Hand grades, adjustments and the late penalty count in the total, as everywhere else."""
+    course, results, _ = reported
+    csv = Results(results).grades_csv
+    rows = [
+        ["student", "assignment", "status", "autograded", "manual", "adjustments"],
+        ["alice", ID, "graded", 4, 2.5, -1, 0.5, 5, 9],
+        ["bob", "other", "graded", 1, 0, 0, 0, 1, 9],  # another assignment's row
+        ["dave", ID, "rejected", 0, 0, 0, 0, 0, 9],
+    ]
+    rows[0] += ["late_penalty", "total", "max"]
+    csv.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    try:
+        run("--course", str(course), "report", ID, "--out", str(results), "--to", str(tmp_path))
+    finally:
+        csv.unlink()
+    scores = table(tmp_path, "scores").set_index("student")
+    assert scores.loc[
+        "alice", ["autograded", "manual", "adjustments", "late_penalty"]
+    ].tolist() == [
+        4.0,
+        2.5,
+        -1.0,
+        0.5,
+    ]
+    assert scores.loc["alice", ["total", "max"]].tolist() == [5.0, 9.0]
+    assert pd.isna(scores.loc["bob", "total"])  # bob's row is of another assignment
+    assert pd.isna(scores.loc["dave", "total"])  # rejected: no total, as no autograded points
+    page = (tmp_path / "report.html").read_text()
+    assert 'alt="score distribution"' in page and "adds the hand grades" in page
 
 
 def test_only_the_near_identical_pair_is_similar(reported):

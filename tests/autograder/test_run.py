@@ -104,24 +104,61 @@ def test_error_in_the_middle_runs_the_later_cells(tmp_path):
     assert executed(out_dir).cells[2].outputs[0]["text"] == "after 2\n"
 
 
+CORES = sandbox.cpu_cores()
+BUSY = "while True:\n    pass"
+ASLEEP = "import time\nwhile True:\n    time.sleep(1)"
+
+
+@pytest.fixture
+def slow_machine(monkeypatch):
+    """A wall-clock backstop far away, as if the machine were very busy: only CPU time counts."""
+    monkeypatch.setattr(sandbox, "WALL_CLOCK_FACTOR", 100)
+
+
+@pytest.mark.slow
 @needs_bwrap
-def test_infinite_loop_hits_the_notebook_time_limit(tmp_path):
-    limits = Limits(notebook_timeout_s=8, cell_timeout_s=60)
-    result, out_dir = run_cells(
-        tmp_path, ["x = 1", "while True:\n    pass", "print(x)"], limits=limits
+def test_a_busy_loop_is_stopped_by_the_cpu_time_limit(tmp_path, slow_machine):
+    limits = Limits(notebook_timeout_s=4, cell_timeout_s=60)
+    result, out_dir = run_cells(tmp_path, ["x = 1", BUSY, "print(x)"], limits=limits)
+    assert result.status == "timeout"
+    assert result.message == (
+        f"The notebook was stopped after {4 * CORES} s of CPU time (the time limit: 4 s on "
+        f"each of {CORES} cores) in cell #2."
     )
-    assert result.status == "timeout"
-    assert result.message == "The notebook was stopped after 8 s (time limit) in cell #2."
-    assert result.duration_s < 60
-    assert executed(out_dir).cells[1].outputs[-1]["ename"] == "TimeoutError"
+    assert result.cpu_s >= 4 * CORES
+    error = executed(out_dir).cells[1].outputs[-1]
+    assert (error["ename"], error["evalue"]) == (
+        "TimeoutError",
+        f"stopped after {4 * CORES} s of CPU time (notebook time limit)",
+    )
+    assert (result.limits["cpu_cores"], result.limits["wall_clock_factor"]) == (CORES, 100)
 
 
+@pytest.mark.slow
 @needs_bwrap
-def test_a_loop_that_ignores_interrupts_is_stopped_too(tmp_path):
-    cell = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
-    result, _ = run_cells(tmp_path, [cell], limits=Limits(notebook_timeout_s=5, cell_timeout_s=60))
+def test_a_notebook_that_waits_is_stopped_by_the_wall_clock_backstop(tmp_path):
+    """Asleep, it uses almost no CPU time: past its CPU limit in wall-clock time, it goes on
+    until the backstop."""
+    limits = Limits(notebook_timeout_s=4, cell_timeout_s=60)
+    result, out_dir = run_cells(tmp_path, ["x = 1", ASLEEP, "print(x)"], limits=limits)
+    factor = sandbox.WALL_CLOCK_FACTOR
     assert result.status == "timeout"
-    assert result.duration_s < 40
+    assert result.message.startswith(
+        f"The notebook was stopped after {4 * factor} s of wall-clock time (the backstop, "
+        f"{factor} x the time limit of 4 s of CPU time; it used "
+    )
+    assert result.message.endswith("s of CPU, so it was waiting, not computing) in cell #2.")
+    assert result.cpu_s < 4 * CORES
+    assert "wall-clock time (notebook time limit)" in executed(out_dir).cells[1].outputs[-1].evalue
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_a_loop_that_ignores_interrupts_is_stopped_too(tmp_path, slow_machine):
+    cell = f"import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n{BUSY}"
+    result, _ = run_cells(tmp_path, [cell], limits=Limits(notebook_timeout_s=3, cell_timeout_s=60))
+    assert result.status == "timeout"
+    assert result.message.startswith(f"The notebook was stopped after {3 * CORES} s of CPU time")
 
 
 def test_the_parent_kills_a_run_that_overstays(tmp_path):
@@ -131,14 +168,48 @@ def test_the_parent_kills_a_run_that_overstays(tmp_path):
     assert outcome.killed == "timeout" and outcome.duration_s < 10
 
 
-@needs_bwrap
-def test_cell_time_limit_interrupts_one_cell_and_goes_on(tmp_path):
-    limits = Limits(notebook_timeout_s=120, cell_timeout_s=3)
-    result, out_dir = run_cells(
-        tmp_path, ["import time\ntime.sleep(100)", "print('next')"], limits=limits
+def test_the_parent_counts_cpu_time_over_the_tree_and_kills_at_its_limit(tmp_path):
+    """A child's busy loop counts, not only the process the parent started."""
+    busy = [
+        sys.executable,
+        "-c",
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', 'while True: pass'])",
+    ]
+    outcome = sandbox._watch(
+        busy,
+        isolation="rlimit",
+        env={},
+        cwd=tmp_path,
+        limits=FAST,
+        hard_timeout_s=600,
+        cpu_limit_s=1,
     )
+    assert outcome.killed == "cpu" and outcome.cpu_s > 1
+    asleep = sandbox._watch(
+        ["sleep", "100"],
+        isolation="rlimit",
+        env={},
+        cwd=tmp_path,
+        limits=FAST,
+        hard_timeout_s=2,
+        cpu_limit_s=1,
+    )
+    assert asleep.killed == "timeout" and asleep.cpu_s < 1
+
+
+@pytest.mark.slow
+@needs_bwrap
+@pytest.mark.parametrize("clock", ["CPU time", "wall-clock time"])
+def test_cell_time_limit_interrupts_one_cell_and_goes_on(tmp_path, monkeypatch, clock):
+    if clock == "CPU time":
+        monkeypatch.setattr(sandbox, "WALL_CLOCK_FACTOR", 100)
+    limits = Limits(notebook_timeout_s=120, cell_timeout_s=2)
+    cell = BUSY if clock == "CPU time" else ASLEEP
+    result, out_dir = run_cells(tmp_path, [cell, "print('next')"], limits=limits)
+    seconds = 2 * (CORES if clock == "CPU time" else sandbox.WALL_CLOCK_FACTOR)
     assert result.status == "timeout"
-    assert "Cell #1 was stopped after 3 s (cell time limit)" in result.message
+    assert result.message.startswith(f"Cell #1 was stopped after {seconds} s of {clock} (the")
+    assert "cell time limit" in result.message and result.message.endswith("the other cells ran.")
     assert executed(out_dir).cells[1].outputs[0]["text"] == "next\n"
 
 
@@ -339,7 +410,7 @@ def test_messages_name_the_nbgrader_cell_and_carry_no_escape_code_or_grader_path
     assert result.cell_errors[1]["evalue"] == f"data/x.csv in {Path(sys.prefix).name}"
     assert result.probes["p"]["evalue"] == result.cell_errors[1]["evalue"]
     assert result.probes["q"]["ename"] == "NameError"
-    assert result.limits == asdict(FAST)
+    assert result.limits == {**asdict(FAST), "cpu_cores": CORES, "wall_clock_factor": 3}
 
 
 @needs_bwrap

@@ -33,3 +33,21 @@ def test_each_run_gets_its_own_log(tmp_path):
     assert lines[1].endswith(
         "rejected bob 0 / 2 in 0.4 s (judge 0 s), run rejected: bob.zip is not a readable zip file"
     )
+
+
+def test_the_log_records_the_time_limits_each_run_had(tmp_path):
+    results = Results(tmp_path)
+    log = RunLog.start(results, "toy", "jobs 1")
+    limits = {"notebook_timeout_s": 15, "cell_timeout_s": 900, "judge_timeout_s": 120}
+    counted = {**limits, "cpu_cores": 2, "wall_clock_factor": 3}
+    log.outcome(Outcome("eve", "toy", "d", "graded", run={"status": "timeout", "limits": counted}))
+    log.outcome(Outcome("ann", "toy", "d", "graded", run={"status": "ok", "limits": limits}))
+    log.close()
+    lines = log.path.read_text().splitlines()
+    assert lines[2].endswith(
+        "eve: time limits: notebook 15 s, cell 900 s, judge 120 s (CPU time on each of 2 cores, "
+        "wall-clock backstop 3 x)"
+    )
+    assert lines[4].endswith(
+        "ann: time limits: notebook 15 s, cell 900 s, judge 120 s (wall-clock time)"
+    )

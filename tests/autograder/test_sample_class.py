@@ -94,7 +94,11 @@ def test_weak_submission_loses_exactly_the_accuracy_checks(graded):
     [
         ("cai", "cell_errors", "raised NotImplementedError"),
         ("dan", "cell_errors", "raised RuntimeError: ran out of time before training"),
-        ("eve", "timeout", f"stopped after {CLASS.student_timeouts['eve']} s"),
+        (
+            "eve",
+            "timeout",
+            f"stopped after {3 * CLASS.student_timeouts['eve']} s of wall-clock time",
+        ),
         ("fay", "memory", "Memory limit of 8192 MB exceeded"),
         ("gus", "rejected", "a1_imdb_sentiment.ipynb is not valid JSON (line"),
         ("hal", "cell_errors", "URLError"),

@@ -92,6 +92,100 @@ def test_a_folder_without_this_assignment_says_what_it_holds(tmp_path):
     assert "1 file, none a .zip" in str(raised.value)
 
 
+def test_a_folder_of_loose_notebooks_says_what_layout_is_expected(tmp_path):
+    loose = tmp_path / "downloads"
+    loose.mkdir()
+    for student in ("alice", "bob", "carol"):
+        (loose / f"{student}.ipynb").write_text("{}")
+    with pytest.raises(SubmissionsError) as raised:
+        find(loose, tmp_path)
+    message = str(raised.value)
+    assert "holds 3 .ipynb files directly, not a folder per student" in message
+    assert f"put each student's files in <student>/{AID}/" in message
+    assert "e.g." not in message  # no folder around it to suggest grading instead
+
+
+# --------------------------------------------------------------------------- student ids
+
+
+def test_a_folder_name_that_is_not_utf8_is_rejected_and_the_others_are_graded(tmp_path):
+    submitted = tmp_path / "submitted"
+    make_folder(submitted, "alice", {"imdb.ipynb": "{}"})
+    os.makedirs(os.fsencode(submitted) + b"/bad\xffname/" + AID.encode())
+    make_zip(Path(os.fsdecode(os.fsencode(submitted) + b"/z\xfe.zip")), {"imdb.ipynb": "{}"})
+    found = find(submitted, tmp_path)
+    assert [(s.student, s.problem is None) for s in found] == [
+        ("alice", True),
+        ("bad\\xffname", False),
+        ("z\\xfe", False),
+    ]
+    for rejected in found[1:]:
+        rejected.student.encode("utf-8")  # printable, storable in the gradebook
+        assert "is not valid UTF-8 text, so it is no student id: rename it" in rejected.problem
+    assert "the folder 'bad\\xffname'" in found[1].problem
+    assert "the zip 'z\\xfe.zip'" in found[2].problem
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("tab\there", "holds control characters"),
+        (" alice", "begins or ends with a space"),
+        ("a*b", "holds *"),
+        ("back\\slash", "holds \\"),
+        ("x" * 129, "is longer than 128 characters"),
+    ],
+)
+def test_every_name_that_is_no_student_id_is_rejected_under_a_distinct_stand_in(name, why):
+    assert why in collect.student_id_problem(name)
+    stand_in = collect.student_id(name)
+    assert stand_in != name and stand_in.isprintable() and len(stand_in) <= 128
+    assert "\\" in stand_in  # which no student id holds: no stand-in is a real student's id
+    assert collect.student_id(name + "x") != stand_in
+
+
+def test_valid_ids_are_kept_as_they_are():
+    for name in ("alice", "Zoë Müller", "s1234567", "a.b@uni.edu", "x" * 128):
+        assert collect.student_id_problem(name) is None and collect.student_id(name) == name
+
+
+def test_a_student_folder_that_is_a_symbolic_link_is_rejected(tmp_path):
+    submitted = tmp_path / "submitted"
+    make_folder(tmp_path / "elsewhere", "source", {"imdb.ipynb": "{}"})
+    submitted.mkdir()
+    (submitted / "mallory").symlink_to(tmp_path / "elsewhere" / "source")
+    make_folder(submitted, "trudy", {})
+    (submitted / "trudy" / AID).rmdir()
+    (submitted / "trudy" / AID).symlink_to(tmp_path / "elsewhere" / "source" / AID)
+    found = find(submitted, tmp_path)
+    assert [s.student for s in found] == ["mallory", "trudy"]
+    assert "mallory is a symbolic link: links are not followed" in found[0].problem
+    assert f"{AID} is a symbolic link: links are not followed" in found[1].problem
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+@pytest.mark.parametrize("depth", [101, 100_000])
+def test_json_nested_too_deep_is_refused_with_a_message(depth):
+    with pytest.raises(collect.JSONError, match="^probe.json is nested more than 100 levels deep$"):
+        collect.load_json("[" * depth + "]" * depth, "probe.json")
+    with pytest.raises(collect.JSONError, match="nested more than 100 levels"):
+        collect.load_json(b'{"a": ' * depth + b"1" + b"}" * depth, "probe.json")
+
+
+def test_json_within_the_depth_limit_is_read():
+    depth = collect.MAX_JSON_DEPTH
+    assert collect.load_json("[" * depth + "]" * depth, "ok.json") == eval(
+        "[" * depth + "]" * depth
+    )
+    assert collect.load_json(b'{"loss": [0.5, 0.25]}', "history.json") == {"loss": [0.5, 0.25]}
+    with pytest.raises(collect.JSONError, match=r"^bad.json is not valid JSON \(line 1"):
+        collect.load_json("{", "bad.json")
+    with pytest.raises(collect.JSONError, match="^bad.json is not UTF-8 text"):
+        collect.load_json(b'"\xff"', "bad.json")
+
+
 # --------------------------------------------------------------------------- layouts
 
 

@@ -877,3 +877,33 @@ def test_models_trained_on_the_held_out_text_have_their_points_withheld(plugin, 
     assert results["test_generation[lstm]"].withheld and results["test_generation[gru]"].withheld
     for result in results.values():
         assert not result.withheld or "may have been trained on the hidden data" in result.review
+
+
+def test_the_page_shows_the_judges_own_samples_at_each_temperature(
+    seen_counts, plugin, vocab, tmp_path
+):
+    """What the judge sampled to check the temperature, kept for the student's page."""
+    import html
+
+    from autograder.feedback import feedback_html
+    from autograder.judge import feedback_extras
+    from autograder.task import Outcome
+
+    _, results = judged_models(
+        lambda cell_type: carried_trigram(cell_type, seen_counts), tmp_path, vocab
+    )
+    assert results["test_generation[lstm]"].passed and results["test_generation[gru]"].passed
+    extras = feedback_extras(plugin, tmp_path)
+    titles = [
+        f"Sampled by the judge from your {kind} model at temperature {t} ({n} of 2)"
+        for kind in ("LSTM", "GRU")
+        for t in ("0.2", "1.5")
+        for n in (1, 2)
+    ]
+    assert sorted(extras.texts) == sorted(titles) and extras.notes == []
+    for text in extras.texts.values():
+        assert len(text) == plugin.judge_sample_length and set(text) <= set(vocab)
+    outcome = Outcome("ada", ID, "d", "graded", checks=list(results.values()), texts=extras.texts)
+    page = feedback_html(outcome)
+    for title, text in extras.texts.items():
+        assert f'<h3>{title}</h3><pre class="sample">{html.escape(text)}</pre>' in page

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -862,3 +863,44 @@ def test_trained_variations_keep_their_metric(plugin, entries, tmp_path, lstm, g
         assert results[f"test_weather_basic[{name}]"].passed, results[f"test_weather_basic[{name}]"]
         target = results[f"test_weather_target[{name}]"]
         assert not target.message.startswith(("not graded", "withheld")), target.message
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    CHROMIUM is None and os.geteuid() != 0,
+    reason="no chromium (tools/install-browser.sh installs it as root)",
+)
+def test_the_page_shows_each_forecast_against_the_truth_in_a_browser(entries, tmp_path):
+    """The judge's child draws the plugin's figures after the checks; the page shows them."""
+    from playwright.sync_api import sync_playwright
+
+    from autograder.feedback import feedback_html
+    from autograder.judge import JudgeProcess
+    from autograder.task import Outcome
+
+    assert CHROMIUM, "chromium is missing: make setup installs it (tools/install-browser.sh)"
+    spec = specs.load(ID)
+    root = write_submission(tmp_path / "judged", untrained_models(entries), entries)
+    process = JudgeProcess()
+    try:
+        judged = process.judge(spec, root, spec.limits)
+    finally:
+        process.close()
+    outcome = Outcome(
+        "ada", ID, "d", "graded", checks=judged.checks, figures=judged.figures, notes=judged.notes
+    )
+    page_file = tmp_path / "feedback.html"
+    page_file.write_text(feedback_html(outcome), "utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page()
+        page.goto(page_file.as_uri(), wait_until="load")
+        images = page.evaluate("[...document.images].map(i => [i.alt, i.naturalWidth])")
+        captions = page.locator("figcaption").all_inner_texts()
+        browser.close()
+    titles = [f"{name}: your forecast on the unseen period" for name in FORECASTERS]
+    assert sorted(alt for alt, width in images if width > 0) == sorted(titles)
+    assert sorted(captions) == sorted(titles)

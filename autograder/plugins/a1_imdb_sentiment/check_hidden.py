@@ -17,7 +17,6 @@ Only the assertion messages reach the student.
 
 from __future__ import annotations
 
-import json
 import math
 
 import keras
@@ -27,6 +26,7 @@ import tensorflow as tf
 
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, CHECK_REVIEWS, iter_layers
 from autograder.architecture import check_recurrent
+from autograder.submissions import load_json
 
 LAYER_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 #: How far above the best trivial baseline (majority class: 0.5) an accuracy is still "chance".
@@ -44,19 +44,13 @@ def probe_kwargs(spec, cell_type: str) -> dict:
     return next(p.kwargs for p in spec.probes if p.name == f"build_model_{cell_type}")
 
 
-def reference_parameters(**kwargs) -> int:
-    from solutions.a1_imdb_sentiment import build_model
-
-    return build_model(**kwargs).count_params()
-
-
 # --------------------------------------------------------------------------- build_model
 
 
 @pytest.mark.points(1)
 @pytest.mark.grade_cell("test_build_model")
 @per_cell
-def test_build_model(cell_type, spec, probe):
+def test_build_model(cell_type, spec, probe, reference_parameters):
     """build_model builds Embedding -> the requested recurrent layer -> Dense(1, sigmoid)."""
     kwargs = probe_kwargs(spec, cell_type)
     model, outputs = built(probe(f"build_model_{cell_type}"))
@@ -140,9 +134,9 @@ def model_problem(cell_type, keras_artifact, thresholds) -> str:
 def test_export_contract(artifact_path, keras_artifact, thresholds):
     """The exported files keep the contract: histories, safe loading, strings in, P out, caps."""
     try:
-        record = json.loads(artifact_path("history").read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        pytest.fail(f"models/history.json is not valid JSON ({err}); export with export_models")
+        record = load_json(artifact_path("history").read_bytes(), "models/history.json")
+    except ValueError as err:
+        pytest.fail(f"{err}; export with export_models")
     problems = [history_problem(record)]
     problems += [model_problem(c, keras_artifact, thresholds) for c in CELL_TYPES]
     problems = [problem for problem in problems if problem]

@@ -13,6 +13,27 @@ from autograder.validity import Ablation, Contamination
 LAYER_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
+def reference_model(cell_type: str, vocab_size: int, embedding_dim: int, units: int):
+    """The layers build_model must make, as the notebook states them: Embedding -> the cell
+    type's layer with ``units`` units -> Dense(1, sigmoid)."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            keras.layers.Embedding(vocab_size, embedding_dim),
+            getattr(keras.layers, LAYER_NAMES[cell_type])(units),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def reference_parameters():
+    """``reference_parameters(**kwargs)`` -> the weights of ``build_model(**kwargs)``."""
+    return lambda **kwargs: reference_model(**kwargs).count_params()
+
+
 @pytest.fixture(scope="session")
 def scored(keras_artifact, plugin):
     """``scored(name)`` -> P(positive) of that model on the hidden sample."""
@@ -139,7 +160,6 @@ def layout_problem(cell_type: str, model) -> str:
     import keras
 
     from autograder.architecture import flat_layers, recurrent_kind
-    from solutions.a1_imdb_sentiment import build_model
 
     path, kind = f"models/{cell_type}.keras", LAYER_NAMES[cell_type]
     layers = [layer for layer in flat_layers(model) if layer.weights or recurrent_kind(layer)]
@@ -160,7 +180,7 @@ def layout_problem(cell_type: str, model) -> str:
         "embedding_dim": layers[0].output_dim,
         "units": units,
     }
-    reference = build_model(cell_type, **sizes)
+    reference = reference_model(cell_type, **sizes)
     expected = reference.count_params()
     if wrapped:  # a second direction, and a Dense reading twice the units
         expected += reference.layers[1].count_params() + units

@@ -18,7 +18,6 @@ checks). Only the assertion messages reach the student.
 
 from __future__ import annotations
 
-import json
 import math
 
 import keras
@@ -33,6 +32,7 @@ from assignments.a2_text_generation.helpers import (
     predict_logits,
     sample_problems,
 )
+from autograder.submissions import load_json
 
 LAYER_NAMES = {"lstm": "LSTM", "gru": "GRU"}
 per_cell = pytest.mark.parametrize("cell_type", CELL_TYPES)
@@ -325,9 +325,9 @@ def model_problem(cell_type: str, keras_artifact, vocab) -> str:
 def test_export_contract(artifact_path, keras_artifact, vocab):
     """The exported files keep the contract: vocabulary, histories, safe loading, logits out."""
     try:
-        record = json.loads(artifact_path("history").read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        pytest.fail(f"models/history.json is not valid JSON ({err}); export with export_all")
+        record = load_json(artifact_path("history").read_bytes(), "models/history.json")
+    except ValueError as err:
+        pytest.fail(f"{err}; export with export_all")
     problems = [history_problem(record)]
     problems += [model_problem(c, keras_artifact, vocab) for c in CELL_TYPES]
     problems = [problem for problem in problems if problem]

@@ -184,11 +184,13 @@ def earned(ablation, contamination, withhold):
 
 
 @pytest.fixture(scope="session")
-def judge_samples(keras_artifact, vocab, plugin):
-    """``judge_samples(cell_type)`` -> the judge's own samples with that model, by temperature."""
-    return per_model(
-        lambda cell_type: plugin.judge_samples(
-            keras_artifact(cell_type), vocab, plugin.held_out_text()
-        ),
-        "sampling from {path} failed",
-    )
+def judge_samples(keras_artifact, vocab, plugin, judged):
+    """``judge_samples(cell_type)`` -> the judge's own samples with that model, by temperature
+    (kept for the feedback page too)."""
+
+    def sample(cell_type: str):
+        samples = plugin.judge_samples(keras_artifact(cell_type), vocab, plugin.held_out_text())
+        plugin.remember(judged, cell_type, samples)
+        return samples
+
+    return per_model(sample, "sampling from {path} failed")

@@ -318,6 +318,20 @@ class AssignmentPlugin(Plugin):
         seen, held_out = corpus_parts()
         return held_out, np.array(ngram_bpc(seen, held_out, 1)), validation_stretch(seen)
 
+    def feedback_texts(self, judged) -> dict[str, str]:
+        """The judge's own samples from each model, one per text, by temperature: those the
+        hidden checks drew (a character outside the vocabulary shows as U+FFFD)."""
+        texts = {}
+        for cell_type, samples in self.remembered(judged).items():
+            for temperature, rows in samples.items():
+                for number, row in enumerate(rows, 1):
+                    title = (
+                        f"Sampled by the judge from your {cell_type.upper()} model at "
+                        f"temperature {temperature:g} ({number} of {len(rows)})"
+                    )
+                    texts[title] = "".join(c if c is not None else "\ufffd" for c in row)
+        return texts
+
     def held_out_text(self) -> str:
         return self.hidden()[0]
 

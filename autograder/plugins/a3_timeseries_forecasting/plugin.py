@@ -164,13 +164,6 @@ class AssignmentPlugin(Plugin):
         self._controls: dict[str, dict[str, HeldOut]] | None = None
         self._runs: list[dict] = []
         self._baseline_details: dict[str, dict] = {}
-        self._judged: tuple[str, dict] = ("", {})  # the last submission's evaluations
-
-    def remember(self, judged, name: str, evaluation) -> None:
-        """Keep the judge's evaluation of model ``name`` for :meth:`feedback_figures`."""
-        if self._judged[0] != str(judged.root):
-            self._judged = (str(judged.root), {})
-        self._judged[1][name] = evaluation
 
     # ------------------------------------------------------------------ data
 
@@ -289,8 +282,6 @@ class AssignmentPlugin(Plugin):
         ``judged`` is the run stage's output folder (:class:`autograder.course.Judged`).
         Models that are missing, do not load or do not forecast are left out.
         """
-        import json
-
         import keras
 
         from assignments.a3_timeseries_forecasting.helpers import (
@@ -299,29 +290,27 @@ class AssignmentPlugin(Plugin):
             validate_document,
             validate_entry,
         )
+        from autograder.submissions import load_json
 
         paths = self.spec.artifact_paths
-        known = self._judged[1] if self._judged[0] == str(judged.root) else {}
+        known = self.remembered(judged)  # evaluated by the hidden checks in this process
         try:
-            document = json.loads(judged.artifact(paths["preprocessing"]).read_text("utf-8"))
-            raw = validate_document(document)
+            path = judged.artifact(paths["preprocessing"])
+            raw = validate_document(load_json(path.read_bytes(), path.name))
         except (OSError, ValueError):
             return {}
         figures = {}
         for name, (series, _) in FORECASTERS.items():
             try:
-                if name in known:  # evaluated by the hidden checks in this process
+                if name in known:
                     result = known[name]
-                    days = 120 if series == "aapl" else 14
-                    title = f"{name}: your forecast on the unseen period"
-                    figures[title] = figure_png(result, name, days)
-                    continue
-                entry = validate_entry(name, raw.get(name))
-                model = keras.saving.load_model(
-                    judged.artifact(paths[name]), safe_mode=True, compile=False
-                )
-                held = self.hidden()[series]
-                result = evaluate(model, entry, held.frame, held.origins)
+                else:
+                    entry = validate_entry(name, raw.get(name))
+                    model = keras.saving.load_model(
+                        judged.artifact(paths[name]), safe_mode=True, compile=False
+                    )
+                    held = self.hidden()[series]
+                    result = evaluate(model, entry, held.frame, held.origins)
             except Exception:  # a figure is a bonus: a broken model just has none
                 continue
             days = 120 if series == "aapl" else 14
