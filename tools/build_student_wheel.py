@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from autograder.gradescope import PROJECT_ROOT, build_wheel
+from autograder.authoring.gradescope import PROJECT_ROOT, build_wheel
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autograder.submissions import find_submissions  # noqa: E402
+from autograder.grading.collect import find_submissions  # noqa: E402
 
 MB = 2**20
 ASSIGNMENT = "a1_imdb_sentiment"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import sandbox
-from autograder.run import run_submission
-from autograder.spec import Limits
+from autograder.core.spec import Limits
+from autograder.grading.run import run_submission
+from autograder.grading.sandbox import measure, watch
 
 MB = 1 << 20
 
@@ -47,18 +47,18 @@ def main() -> None:
     parser.add_argument("--shared-mb", type=int, default=300)
     args = parser.parse_args()
     peaks = {"rss": 0, "pss": 0, "cgroup": 0, "processes": 0}
-    check = sandbox._check_limits
+    check = watch._check_limits
 
     def sampled(pid, started, limits, hard_timeout_s, outcome, **kwargs):
-        procs = list(sandbox._tree(pid))
+        procs = list(measure.process_tree(pid))
         peaks["processes"] = max(peaks["processes"], len(procs))
-        peaks["rss"] = max(peaks["rss"], sum(sandbox._rss(p) for p in procs))
-        peaks["pss"] = max(peaks["pss"], sum(sandbox._pss(p) for p in procs))
+        peaks["rss"] = max(peaks["rss"], sum(measure.rss(p) for p in procs))
+        peaks["pss"] = max(peaks["pss"], sum(measure.pss(p) for p in procs))
         if kwargs.get("cgroup") is not None:
             peaks["cgroup"] = max(peaks["cgroup"], kwargs["cgroup"].memory_used())
         return check(pid, started, limits, hard_timeout_s, outcome, **kwargs)
 
-    sandbox._check_limits = sampled
+    watch._check_limits = sampled
     limits = Limits(
         notebook_timeout_s=300,
         cell_timeout_s=300,

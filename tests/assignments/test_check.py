@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from assignments import check, common, data
 from assignments.check import FAIL, PASS, WARN
-from autograder import course, spec
+from autograder.core import course, spec
 
 ASSIGNMENTS = ("a1_imdb_sentiment", "a2_text_generation", "a3_timeseries_forecasting")
 #: The grader's control that is the split the student's check measures on, per assignment.

@@ -25,7 +25,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from autograder.release import hidden_lines
+from autograder.authoring.release import hidden_lines
 
 REPO = Path(__file__).resolve().parents[2]
 STUDENT = REPO / "assignments"

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from autograder import spec as specs
+from autograder.core import spec as specs
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "tests" / "files"

@@ -21,8 +21,8 @@ import pytest
 from sample_classes import ROOT, SampleClass, needs_data
 
 from assignments import data
-from autograder import spec as specs
-from autograder.course import Results
+from autograder.core import spec as specs
+from autograder.core.course import Results
 
 ASSIGNMENT = "a1_imdb_sentiment"
 CLASS = SampleClass(ASSIGNMENT, "tests/files/make_sample_class.py")

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from sample_classes import SampleClass, needs_data
 
-from autograder import spec as specs
-from autograder.course import Results
+from autograder.core import spec as specs
+from autograder.core.course import Results
 
 ASSIGNMENT = "a2_text_generation"
 CLASS = SampleClass(ASSIGNMENT)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from sample_classes import SampleClass, needs_data
 
-from autograder.course import Results
+from autograder.core.course import Results
 
 ASSIGNMENT = "a3_timeseries_forecasting"
 CLASS = SampleClass(ASSIGNMENT)

@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, end_to_end, export_models
 from assignments.data import DataError, load_imdb, locate
-from autograder import spec as specs
-from autograder.course import Course
+from autograder.core import spec as specs
+from autograder.core.course import Course
+from autograder.core.plugin import load_plugin
 from solutions import a1_imdb_sentiment as solution
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ def test_notebook_grade_cells():
 
 
 def test_release_has_no_solution(tmp_path, monkeypatch):
-    from autograder.release import find_leaks, generate
+    from autograder.authoring.release import find_leaks, generate
 
     # nbgrader runs alembic from the interpreter's bin folder
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -175,7 +176,7 @@ def imdb():
 
 @pytest.fixture(scope="module")
 def untrained_results(imdb, tmp_path_factory):
-    from autograder.judge import judge
+    from autograder.grading.judge.child import judge
 
     root = tiny_submission(tmp_path_factory.mktemp("untrained"))
     return {r.name: r for r in judge(specs.load(ID), root)}
@@ -202,7 +203,7 @@ def test_hidden_checks_on_untrained_submission(untrained_results):
 
 
 def test_hidden_checks_catch_swapped_architecture(imdb, tmp_path, untrained_results):
-    from autograder.judge import judge
+    from autograder.grading.judge.child import judge
 
     results = {r.name: r for r in judge(specs.load(ID), tiny_submission(tmp_path, swap=True))}
     failed = {name for name, r in results.items() if not r.passed}
@@ -214,7 +215,7 @@ def test_hidden_checks_catch_swapped_architecture(imdb, tmp_path, untrained_resu
 
 @pytest.mark.slow
 def test_quick_reference_passes_hidden_checks(imdb, tmp_path):
-    from autograder.judge import judge
+    from autograder.grading.judge.child import judge
 
     solution.train_reference(seed=0, out_dir=tmp_path / "artifacts" / "models", quick=True)
     results = judge(specs.load(ID), write_probes(tmp_path))
@@ -226,7 +227,7 @@ def score(results) -> float:
 
 
 def judged(tmp_path, models) -> dict:
-    from autograder.judge import judge
+    from autograder.grading.judge.child import judge
 
     return {r.name: r for r in judge(specs.load(ID), tiny_submission(tmp_path, models=models))}
 
@@ -296,7 +297,7 @@ def test_a_decoy_recurrent_branch_beside_a_shortcut_earns_no_accuracy(
     kinds = (keras.layers.Embedding, keras.layers.GlobalAveragePooling1D, keras.layers.Dense)
     layers = [next(layer for layer in inner.layers if isinstance(layer, kind)) for kind in kinds]
     decoys = {c: bag_of_words(vectorizer, layers, side=c) for c in CELL_TYPES}
-    plugin = specs.load(ID).plugin()
+    plugin = load_plugin(specs.load(ID))
     texts, labels = plugin.hidden()
     accuracy = plugin.accuracy(plugin.predict_probabilities(decoys["lstm"], texts), labels)
     assert accuracy >= specs.load(ID).thresholds["accuracy_basic_lstm"]  # it would have scored
@@ -399,13 +400,13 @@ def lexicon(imdb):
 
 
 def hidden_accuracy(model) -> float:
-    plugin = specs.load(ID).plugin()
+    plugin = load_plugin(specs.load(ID))
     texts, labels = plugin.hidden()
     return plugin.accuracy(plugin.predict_probabilities(model, texts), labels)
 
 
 def test_the_controls_are_visible_test_reviews(imdb):
-    plugin = specs.load(ID).plugin()
+    plugin = load_plugin(specs.load(ID))
     module = sys.modules[type(plugin).__module__]
     texts, labels = load_imdb("test")
     visible = np.setdiff1d(np.arange(len(texts)), module.hidden_test_indices(labels))
@@ -440,7 +441,7 @@ def test_a_recurrent_running_sum_keeps_its_accuracy(lexicon, tmp_path):
 
 
 def test_a_model_fitted_to_the_hidden_reviews_is_withheld(imdb, tmp_path):
-    texts, labels = specs.load(ID).plugin().hidden()
+    texts, labels = load_plugin(specs.load(ID)).hidden()
     vectorizer = solution.make_vectorizer(texts, 20_000, 200)
     scores = word_scores(vectorizer, texts, labels, smoothing=0.1)  # learned from the hidden
     results = judged(tmp_path, {c: sentiment_model(c, vectorizer, scores) for c in CELL_TYPES})

@@ -35,8 +35,9 @@ from assignments.a2_text_generation.helpers import (
     windows_to_array,
 )
 from assignments.data import DataError, load_shakespeare, locate
-from autograder import spec as specs
-from autograder.course import Course
+from autograder.core import spec as specs
+from autograder.core.course import Course
+from autograder.core.plugin import load_plugin
 from solutions import a2_text_generation as solution
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,7 +199,7 @@ def test_notebook_and_twin_agree():
 
 
 def test_release_has_no_solution(tmp_path, monkeypatch):
-    from autograder.release import find_leaks, generate
+    from autograder.authoring.release import find_leaks, generate
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "source" / ID).mkdir(parents=True)
@@ -235,7 +236,7 @@ def shakespeare():
 
 @pytest.fixture(scope="module")
 def plugin(shakespeare):
-    return specs.load(ID).plugin()
+    return load_plugin(specs.load(ID))
 
 
 def test_student_view_holds_the_corpus_without_the_held_out_stretch(plugin, shakespeare, tmp_path):
@@ -285,7 +286,7 @@ def test_controls_are_text_no_notebook_trains_on(plugin, shakespeare):
 
 
 def test_hidden_passages_are_the_held_out_speeches(plugin, shakespeare):
-    from autograder.scan import PassageIndex
+    from autograder.grading.scan import PassageIndex
 
     held_out = plugin.held_out_text()
     passages = plugin.hidden_passages()
@@ -373,7 +374,7 @@ def write_submission(root: Path, models: dict, vocab, sampler=correct_sampler) -
 
 
 def judge(root: Path) -> dict:
-    from autograder.judge import judge as run_checks
+    from autograder.grading.judge.child import judge as run_checks
 
     return {r.name: r for r in run_checks(specs.load(ID), root)}
 
@@ -885,9 +886,9 @@ def test_the_page_shows_the_judges_own_samples_at_each_temperature(
     """What the judge sampled to check the temperature, kept for the student's page."""
     import html
 
-    from autograder.feedback import feedback_html
-    from autograder.judge import feedback_extras
-    from autograder.task import Outcome
+    from autograder.core.results import Outcome
+    from autograder.grading.judge.extras import feedback_extras
+    from autograder.term.feedback import feedback_html
 
     _, results = judged_models(
         lambda cell_type: carried_trigram(cell_type, seen_counts), tmp_path, vocab

@@ -29,8 +29,9 @@ import pytest
 from assignments.a3_timeseries_forecasting import helpers
 from assignments.a3_timeseries_forecasting.helpers import FORECASTERS, SERIES
 from assignments.data import DataError, locate
-from autograder import spec as specs
-from autograder.course import Course, Judged
+from autograder.core import spec as specs
+from autograder.core.course import Course, Judged
+from autograder.core.plugin import load_plugin
 from autograder.plugins.a3_timeseries_forecasting.plugin import CONTROL, public_frames
 from solutions import a3_timeseries_forecasting as solution
 
@@ -193,7 +194,7 @@ def test_jupytext_twin_is_in_sync():
 
 
 def test_release_has_no_solution(tmp_path, monkeypatch):
-    from autograder.release import find_leaks, generate
+    from autograder.authoring.release import find_leaks, generate
 
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "source" / ID).mkdir(parents=True)
@@ -232,7 +233,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def plugin(data):
-    return specs.load(ID).plugin()
+    return load_plugin(specs.load(ID))
 
 
 def test_student_view_ends_before_the_unseen_period(plugin, tmp_path):
@@ -398,7 +399,7 @@ def untrained_models(entries, **overrides) -> dict:
 
 
 def judge(root: Path) -> dict:
-    from autograder.judge import judge as run_judge
+    from autograder.grading.judge.child import judge as run_judge
 
     return {result.name: result for result in run_judge(specs.load(ID), root)}
 
@@ -877,9 +878,9 @@ def test_the_page_shows_each_forecast_against_the_truth_in_a_browser(entries, tm
     """The judge's child draws the plugin's figures after the checks; the page shows them."""
     from playwright.sync_api import sync_playwright
 
-    from autograder.feedback import feedback_html
-    from autograder.judge import JudgeProcess
-    from autograder.task import Outcome
+    from autograder.core.results import Outcome
+    from autograder.grading.judge.parent import JudgeProcess
+    from autograder.term.feedback import feedback_html
 
     assert CHROMIUM, "chromium is missing: make setup installs it (tools/install-browser.sh)"
     spec = specs.load(ID)

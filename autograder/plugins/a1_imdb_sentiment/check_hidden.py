@@ -25,8 +25,8 @@ import pytest
 import tensorflow as tf
 
 from assignments.a1_imdb_sentiment.helpers import CELL_TYPES, CHECK_REVIEWS, iter_layers
-from autograder.architecture import check_recurrent
-from autograder.submissions import load_json
+from autograder.checks.architecture import check_recurrent
+from autograder.core.safe_json import load_json
 
 LAYER_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 #: How far above the best trivial baseline (majority class: 0.5) an accuracy is still "chance".

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.validity import Ablation, Contamination
+from autograder.checks.validity import Ablation, Contamination
 
 LAYER_NAMES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -137,8 +137,8 @@ def architecture(keras_artifact, recurrent_graph):
 
 def graph_problem(cell_type: str, model) -> str:
     """Why the cell type's layers are not alone on every path of ``model`` ('' when they are)."""
-    from autograder.architecture import check_recurrent, recurrent_kind
-    from autograder.validity import recurrent_layers
+    from autograder.checks.architecture import check_recurrent, recurrent_kind
+    from autograder.checks.validity import recurrent_layers
 
     path, kind = f"models/{cell_type}.keras", LAYER_NAMES[cell_type]
     try:
@@ -159,7 +159,7 @@ def layout_problem(cell_type: str, model) -> str:
     """
     import keras
 
-    from autograder.architecture import flat_layers, recurrent_kind
+    from autograder.checks.architecture import flat_layers, recurrent_kind
 
     path, kind = f"models/{cell_type}.keras", LAYER_NAMES[cell_type]
     layers = [layer for layer in flat_layers(model) if layer.weights or recurrent_kind(layer)]
@@ -200,7 +200,7 @@ def role(layer) -> str | None:
     """``Embedding``, ``Dense``, a recurrent kind (``LSTM``), or None for any other layer."""
     import keras
 
-    from autograder.architecture import recurrent_kind
+    from autograder.checks.architecture import recurrent_kind
 
     for kind in (keras.layers.Embedding, keras.layers.Dense):
         if isinstance(layer, kind):

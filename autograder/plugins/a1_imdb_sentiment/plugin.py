@@ -8,7 +8,7 @@ never these. The judge's accuracy is computed here from ``predict`` outputs only
 never from ``evaluate`` or from anything the student reports; the calibration
 scores the reference with the same functions.
 
-Did a model earn its accuracy (:mod:`autograder.validity`)? The judge predicts
+Did a model earn its accuracy (:mod:`autograder.checks.validity`)? The judge predicts
 again, with the recurrence removed, a fixed stratified 500 of the hidden reviews
 (:meth:`AssignmentPlugin.ablated_accuracy`: a model that loses 0.2 of accuracy
 there is measured within about +-0.05; one that does not use its recurrence loses
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.plugin import Plugin, ReferenceResult
+from autograder.core.plugin import Plugin, ReferenceResult
 
 HIDDEN_TEST_SIZE = 5000
 HIDDEN_TEST_SEED = 20_250_101
@@ -116,7 +116,7 @@ class AssignmentPlugin(Plugin):
         Estimated on ``ABLATION_SIZE`` of the hidden reviews: the hidden accuracy less
         the accuracy the model loses there when its recurrence is removed.
         """
-        from autograder.validity import recurrence_removed
+        from autograder.checks.validity import recurrence_removed
 
         texts, labels = self.hidden()
         keep = stratified(labels, ABLATION_SIZE, ABLATION_SEED)

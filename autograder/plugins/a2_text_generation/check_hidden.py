@@ -32,7 +32,7 @@ from assignments.a2_text_generation.helpers import (
     predict_logits,
     sample_problems,
 )
-from autograder.submissions import load_json
+from autograder.core.safe_json import load_json
 
 LAYER_NAMES = {"lstm": "LSTM", "gru": "GRU"}
 per_cell = pytest.mark.parametrize("cell_type", CELL_TYPES)

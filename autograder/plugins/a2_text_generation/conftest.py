@@ -53,7 +53,7 @@ def vocab(json_artifact):
 @pytest.fixture(scope="session")
 def architecture(keras_artifact):
     """``architecture(cell_type)`` -> '' when the exported model is the taught one, else why not."""
-    from autograder.architecture import check_recurrent
+    from autograder.checks.architecture import check_recurrent
 
     verdicts: dict[str, str] = {}
 
@@ -102,7 +102,7 @@ def lookahead(keras_artifact, vocab, plugin):
 @pytest.fixture(scope="session")
 def ablation(keras_artifact, vocab, plugin, thresholds, heldout):
     """``ablation(cell_type)`` -> the model's held-out loss with and without its recurrence."""
-    from autograder.validity import Ablation
+    from autograder.checks.validity import Ablation
 
     def measure(cell_type: str) -> Ablation:
         with_state, without_state = plugin.ablation_bpc(
@@ -124,7 +124,7 @@ def ablation(keras_artifact, vocab, plugin, thresholds, heldout):
 @pytest.fixture(scope="session")
 def contamination(keras_artifact, vocab, plugin, thresholds, heldout):
     """``contamination(cell_type)`` -> the model's held-out loss against the controls'."""
-    from autograder.validity import Contamination
+    from autograder.checks.validity import Contamination
 
     def measure(cell_type: str) -> Contamination:
         return Contamination(

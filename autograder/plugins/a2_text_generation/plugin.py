@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from assignments.a2_text_generation import EVAL_WINDOW
-from autograder.plugin import Plugin, ReferenceResult
+from autograder.core.plugin import Plugin, ReferenceResult
 
 HELD_OUT_FRACTION = 0.1
 #: the validation stretch: the notebook validates on the last tenth of what it sees
@@ -188,7 +188,7 @@ def bits_per_character(
 def ablation_bpc(model, text: str, vocab: list[str], score: Score) -> tuple[float, float]:
     """(with, without) the recurrence: bits per character on ``ABLATION_WINDOWS`` of the
     windows that ``score``, the model's on ``text``, measured."""
-    from autograder.validity import recurrence_removed
+    from autograder.checks.validity import recurrence_removed
 
     with_state = score.window_bits[spread(len(score.window_bits), ABLATION_WINDOWS)]
     with recurrence_removed(model):
@@ -215,7 +215,7 @@ def text_lookahead(model, text: str, vocab: list[str]):
 
     On ``LOOKAHEAD_WINDOWS`` held-out windows; each later id is replaced by the next id.
     """
-    from autograder.validity import lookahead
+    from autograder.checks.validity import lookahead
 
     inputs, _ = window_arrays(text, vocab, EVAL_WINDOW, LOOKAHEAD_WINDOWS)
 

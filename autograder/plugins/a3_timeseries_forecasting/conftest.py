@@ -22,8 +22,8 @@ from assignments.a3_timeseries_forecasting.helpers import (
     validate_document,
     validate_entry,
 )
-from autograder.architecture import check_recurrent
-from autograder.validity import Ablation, Contamination
+from autograder.checks.architecture import check_recurrent
+from autograder.checks.validity import Ablation, Contamination
 
 
 def _first_line(err: BaseException) -> str:

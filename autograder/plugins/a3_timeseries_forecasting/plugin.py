@@ -15,7 +15,7 @@ forecast on the same windows (AAPL: the last close; weather: the better of the
 last value and the value 24 hours earlier, which is the latter). The calibration
 scores the reference with the same functions.
 
-Whether a model earned its metric (:mod:`autograder.validity`), measured by the
+Whether a model earned its metric (:mod:`autograder.checks.validity`), measured by the
 same functions for the judge and the calibration:
 
 - :meth:`AssignmentPlugin.without_recurrence`: the unseen period forecast with the
@@ -42,7 +42,7 @@ from statistics import mean
 
 import numpy as np
 
-from autograder.plugin import Plugin, ReferenceResult
+from autograder.core.plugin import Plugin, ReferenceResult
 
 #: The first day (hour) of each series that the sandbox never sees.
 HIDDEN_FROM = {"aapl": "2021-01-01", "weather": "2014-07-01"}
@@ -211,7 +211,7 @@ class AssignmentPlugin(Plugin):
     def without_recurrence(self, model, entry: dict):
         """The model's Evaluation of the unseen period with its recurrence removed."""
         from assignments.a3_timeseries_forecasting.helpers import evaluate
-        from autograder.validity import recurrence_removed
+        from autograder.checks.validity import recurrence_removed
 
         held = self.hidden()[entry["series"]]
         with recurrence_removed(model):
@@ -279,7 +279,7 @@ class AssignmentPlugin(Plugin):
     def feedback_figures(self, judged) -> dict[str, str]:
         """Forecast against truth on the unseen period, per model (title -> PNG data URL).
 
-        ``judged`` is the run stage's output folder (:class:`autograder.course.Judged`).
+        ``judged`` is the run stage's output folder (:class:`autograder.core.course.Judged`).
         Models that are missing, do not load or do not forecast are left out.
         """
         import keras
@@ -290,7 +290,7 @@ class AssignmentPlugin(Plugin):
             validate_document,
             validate_entry,
         )
-        from autograder.submissions import load_json
+        from autograder.core.safe_json import load_json
 
         paths = self.spec.artifact_paths
         known = self.remembered(judged)  # evaluated by the hidden checks in this process

@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from autograder.course import configure
+from autograder.core.course import configure
 
 configure(get_config(), Path(__file__).resolve().parent)  # noqa: F821 (nbgrader provides get_config)

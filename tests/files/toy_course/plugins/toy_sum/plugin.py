@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.plugin import Plugin, ReferenceResult
+from autograder.core.plugin import Plugin, ReferenceResult
 
 
 def sequences(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
