@@ -171,7 +171,7 @@ def test_student_wheel_tool(tmp_path):
 
 
 @needs_data
-@pytest.mark.slow
+@pytest.mark.long  # a fresh virtual environment and an otter run: make test-long
 def test_otter_run_of_the_zip_matches_grade(tmp_path):
     archive = gradescope.build(specs.load(ASSIGNMENT), tmp_path / "autograder.zip")
     names = zipfile.ZipFile(archive).namelist()
