@@ -213,7 +213,7 @@ def test_hidden_checks_catch_swapped_architecture(imdb, tmp_path, untrained_resu
     assert results["test_architecture[gru]"].passed
 
 
-@pytest.mark.slow
+@pytest.mark.long  # trains (make test-long); sample class student ada (28 of 28) runs by default
 def test_quick_reference_passes_hidden_checks(imdb, tmp_path):
     from autograder.grading.judge.child import judge
 
@@ -490,7 +490,7 @@ def trained(layers, x, y, vectorizer) -> keras.Model:
     return end_to_end(vectorizer, model)
 
 
-@pytest.mark.slow
+@pytest.mark.long  # trains (make test-long); the variations built by hand above run by default
 def test_trained_honest_variations_keep_their_accuracy(imdb, tmp_path):
     """A stacked LSTM, a bidirectional GRU, a Conv1D in front of an LSTM and a GRU with
     dropout and recurrent dropout, trained briefly on 6,000 reviews (a few minutes)."""
